@@ -3,6 +3,7 @@ import sys
 from dataclasses import dataclass, field
 
 import pytest
+
 from sigshared.cli import UserError, cli_entry, refuse_overwrite, require_file
 from sigshared.training import ConfigError, TrainerConfig, load_config, save_config
 from sigshared.training.runtime import create_run_dir

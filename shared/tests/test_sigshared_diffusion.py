@@ -1,6 +1,7 @@
 import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
+
 from sigshared.diffusion import (
     classifier_free_guidance,
     ddim_sample,

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+
 from sigshared.losses import MultiResolutionSTFTLoss, gaussian_nll, kl_divergence
 from sigshared.metrics import dtw, l1, mse, pearson, snr_db
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from sigshared.plotting import (
     new_figure,
     plot_band,

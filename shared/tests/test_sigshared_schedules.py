@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+
 from sigshared.schedules import NoiseSchedule, cosine_beta_schedule, linear_beta_schedule
 
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
 from sigshared.training import (
     EMA,
     Callback,
@@ -15,8 +18,6 @@ from sigshared.training import (
     load_checkpoint,
     save_checkpoint,
 )
-from torch import nn
-from torch.utils.data import TensorDataset
 
 
 def _data(n=40, seed=0):
