@@ -66,68 +66,63 @@ def _check_prediction_type(prediction_type: str) -> None:
         )
 
 
+def _signal_noise_scales(
+    schedule: NoiseSchedule, t: int | torch.Tensor, like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)) gathered at t, broadcastable against `like`."""
+    t = _batch_t(t, like.shape[0], like.device)
+    return (
+        _gather(schedule.sqrt_alphas_cumprod, t, like),
+        _gather(schedule.sqrt_one_minus_alphas_cumprod, t, like),
+    )
+
+
 def q_sample(
     schedule: NoiseSchedule, x0: torch.Tensor, t: int | torch.Tensor, noise: torch.Tensor
 ) -> torch.Tensor:
     """x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps (Ho et al. Eq. 4)."""
-    t = _batch_t(t, x0.shape[0], x0.device)
-    return (
-        _gather(schedule.sqrt_alphas_cumprod, t, x0) * x0
-        + _gather(schedule.sqrt_one_minus_alphas_cumprod, t, x0) * noise
-    )
+    a, s = _signal_noise_scales(schedule, t, x0)
+    return a * x0 + s * noise
 
 
 def v_target(
     schedule: NoiseSchedule, x0: torch.Tensor, t: int | torch.Tensor, noise: torch.Tensor
 ) -> torch.Tensor:
-    """v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x0."""
-    t = _batch_t(t, x0.shape[0], x0.device)
-    return (
-        _gather(schedule.sqrt_alphas_cumprod, t, x0) * noise
-        - _gather(schedule.sqrt_one_minus_alphas_cumprod, t, x0) * x0
-    )
+    """v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x0 (Salimans & Ho 2022, Sec. 4)."""
+    a, s = _signal_noise_scales(schedule, t, x0)
+    return a * noise - s * x0
 
 
 def predict_x0_from_v(
     schedule: NoiseSchedule, x_t: torch.Tensor, t: int | torch.Tensor, v: torch.Tensor
 ) -> torch.Tensor:
     """x0 = sqrt(alpha_bar_t) x_t - sqrt(1 - alpha_bar_t) v."""
-    t = _batch_t(t, x_t.shape[0], x_t.device)
-    return (
-        _gather(schedule.sqrt_alphas_cumprod, t, x_t) * x_t
-        - _gather(schedule.sqrt_one_minus_alphas_cumprod, t, x_t) * v
-    )
+    a, s = _signal_noise_scales(schedule, t, x_t)
+    return a * x_t - s * v
 
 
 def predict_eps_from_v(
     schedule: NoiseSchedule, x_t: torch.Tensor, t: int | torch.Tensor, v: torch.Tensor
 ) -> torch.Tensor:
     """eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v."""
-    t = _batch_t(t, x_t.shape[0], x_t.device)
-    return (
-        _gather(schedule.sqrt_one_minus_alphas_cumprod, t, x_t) * x_t
-        + _gather(schedule.sqrt_alphas_cumprod, t, x_t) * v
-    )
+    a, s = _signal_noise_scales(schedule, t, x_t)
+    return s * x_t + a * v
 
 
 def predict_x0_from_eps(
     schedule: NoiseSchedule, x_t: torch.Tensor, t: int | torch.Tensor, eps: torch.Tensor
 ) -> torch.Tensor:
     """x0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)."""
-    t = _batch_t(t, x_t.shape[0], x_t.device)
-    return (x_t - _gather(schedule.sqrt_one_minus_alphas_cumprod, t, x_t) * eps) / _gather(
-        schedule.sqrt_alphas_cumprod, t, x_t
-    )
+    a, s = _signal_noise_scales(schedule, t, x_t)
+    return (x_t - s * eps) / a
 
 
 def predict_eps_from_x0(
     schedule: NoiseSchedule, x_t: torch.Tensor, t: int | torch.Tensor, x0: torch.Tensor
 ) -> torch.Tensor:
     """eps = (x_t - sqrt(alpha_bar_t) x0) / sqrt(1 - alpha_bar_t)."""
-    t = _batch_t(t, x_t.shape[0], x_t.device)
-    return (x_t - _gather(schedule.sqrt_alphas_cumprod, t, x_t) * x0) / _gather(
-        schedule.sqrt_one_minus_alphas_cumprod, t, x_t
-    )
+    a, s = _signal_noise_scales(schedule, t, x_t)
+    return (x_t - a * x0) / s
 
 
 def _clip(x0: torch.Tensor, clip_x0: Clip) -> torch.Tensor:
