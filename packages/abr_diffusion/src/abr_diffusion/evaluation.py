@@ -21,8 +21,7 @@ from tqdm.auto import tqdm
 
 from abr_diffusion.checkpoint import TrainedModel
 from abr_diffusion.data import ABRDataset
-from abr_diffusion.peaks import peak_latencies
-from abr_diffusion.synthetic import WAVES
+from abr_diffusion.peaks import WAVES, peak_latencies
 from sigshared import metrics
 from sigshared.losses import MultiResolutionSTFTLoss
 

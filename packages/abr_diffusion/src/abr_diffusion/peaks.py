@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import savgol_filter
 
-from abr_diffusion.synthetic import SAMPLE_RATE, WAVES
-
+SAMPLE_RATE = 20_000
+WAVES = ("I", "III", "V")
 WINDOWS_MS = {"I": (1.0, 3.0), "III": (3.0, 5.0), "V": (5.0, 9.0)}
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
-from abr_diffusion.peaks import peak_latencies
-from abr_diffusion.synthetic import SAMPLE_RATE, WAVES, time_ms
+from abr_diffusion.peaks import SAMPLE_RATE, WAVES, peak_latencies
+from abr_diffusion.synthetic import time_ms
 from sigshared.plotting import (
     new_figure,
     plot_band,

@@ -43,12 +43,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as sps
 
-SAMPLE_RATE = 20_000
+from abr_diffusion.peaks import SAMPLE_RATE, peak_latencies
+
 LENGTH = 200
 STATIC_NAMES = ("age", "intensity", "rate", "fmp")
 INTENSITIES = np.arange(20, 91, 10, dtype=np.float64)
 RATES = np.array([11.0, 21.0, 31.0, 51.0, 71.0])
-WAVES = ("I", "III", "V")
 
 
 def time_ms(length: int = LENGTH) -> np.ndarray:
@@ -62,7 +62,7 @@ class ABRData:
 
     signals: (N, T) float32 µV; static: (N, 4) float32 in STATIC_NAMES order and raw units
     (years, dB nHL, clicks/s, FMP ratio); patient_id: (N,) str; latencies: (N, 3) float32 ms of
-    waves I, III, V when known (synthetic data), else None.
+    waves I, III, V when known (synthetic data: the peaks of the noise-free response), else None.
     """
 
     signals: np.ndarray
@@ -156,7 +156,10 @@ def generate(
     eeg = rng.uniform(0.015, 0.045, n_patients)[pid]
     intensity = rng.choice(INTENSITIES, n)
     rate = rng.choice(RATES, n)
-    clean, lat = clean_response(age, intensity, rate, threshold, offset, gain, length)
+    clean, _ = clean_response(age, intensity, rate, threshold, offset, gain, length)
+    # The clinical latency is the peak of the waveform; wave IV and the SN10 trough move it
+    # up to ~0.1 ms from the centre of the wave's own component, so detect it on the clean signal.
+    lat = peak_latencies(clean)
     noise_sd = eeg * rng.uniform(0.6, 1.4, n)
     noise = background_eeg(noise_sd, rng, length)
     fmp = (clean.var(axis=1) + noise.var(axis=1)) / noise.var(axis=1)
