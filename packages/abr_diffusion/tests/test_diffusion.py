@@ -72,21 +72,21 @@ def test_a_tiny_model_lowers_its_loss_on_synthetic_data():
     torch.manual_seed(0)
     data = generate(16, 4, seed=3)
     ds = ABRDataset(data, StaticScaler.fit(data.static))
-    batch = {"x": ds.x[:32], "static": ds.static[:32]}
+    batch = {"x": ds.x[:16], "static": ds.static[:16]}
     net = ABRTransformerGenerator(
-        d_model=32, n_layers=1, n_heads=2, film_hidden=32, t_embed_dim=32, dropout=0.0
+        d_model=16, n_layers=1, n_heads=2, film_hidden=16, t_embed_dim=16, dropout=0.0
     )
     diff = VDiffusion(DiffusionConfig())
-    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    opt = torch.optim.AdamW(net.parameters(), lr=5e-3)
 
     def eval_loss() -> float:
         # Fixed t / noise draws so that the before / after numbers are comparable.
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(), torch.no_grad():
             torch.manual_seed(123)
             return sum(float(diff.loss_step(net, batch)["loss"]) for _ in range(4)) / 4
 
     before = eval_loss()
-    for _ in range(40):
+    for _ in range(30):
         loss = diff.loss_step(net, batch)["loss"]
         opt.zero_grad()
         loss.backward()
