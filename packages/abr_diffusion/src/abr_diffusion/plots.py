@@ -59,7 +59,7 @@ def plot_error_curve(reference_uv: np.ndarray, output_uv: np.ndarray, title: str
         err.mean(0),
         lower=np.percentile(err, 5, axis=0),
         upper=np.percentile(err, 95, axis=0),
-        label="mean |reference - output|",
+        label="mean |reference - output| (band: 5-95 %)",
     )
     ax.set_xlabel("time after click (ms)")
     ax.set_ylabel("absolute error (µV)")
