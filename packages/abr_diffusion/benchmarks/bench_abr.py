@@ -1,0 +1,131 @@
+"""Throughput of the ABR transformer: training, reconstruction, DDIM-60 generation, and the
+forward pass's FLOP rate as a fraction of this machine's fp32 matmul rate, all in one run.
+
+FLOPs are counted by `torch.utils.flop_counter.FlopCounterMode` (matmuls, convolutions and
+attention, the operations that dominate), not estimated. The matmul reference is a square
+fp32 `torch.mm` of the same device, timed in this run, so the ratio is comparable across
+machines. Prints a table and writes JSON.
+
+    uv run python packages/abr_diffusion/benchmarks/bench_abr.py --model default --out bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from abr_diffusion.checkpoint import build_model
+from abr_diffusion.config import load
+from abr_diffusion.diffusion import VDiffusion
+from sigshared.training import select_device
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
+    """Median seconds of `fn` over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def matmul_gflops(device: torch.device, n: int, repeats: int) -> float:
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    seconds = timed(lambda: a @ b, device, repeats)
+    return 2 * n**3 / seconds / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="default", help="config whose model to time")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--batch", type=int, default=32, help="training / forward batch")
+    parser.add_argument("--gen-batch", type=int, default=8, help="DDIM generation batch")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="bench_abr.json", help="JSON output path")
+    args = parser.parse_args()
+    device = select_device(args.device)
+    torch.manual_seed(0)
+    cfg = load(args.model)
+    net = build_model(cfg).to(device)
+    diffusion = VDiffusion(cfg.diffusion).to(device)
+    t_len, s_dim = cfg.model.seq_len, cfg.model.static_dim
+    x = torch.randn(args.batch, 1, t_len, device=device)
+    static = torch.randn(args.batch, s_dim, device=device)
+    t = torch.randint(0, 1000, (args.batch,), device=device)
+
+    net.eval()
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            net(x, static, t)
+        flops = counter.get_total_flops()
+        fwd_s = timed(lambda: net(x, static, t), device, args.repeats)
+        rec_s = timed(lambda: diffusion.reconstruct(net, x, static, t, x), device, args.repeats)
+    forward_gflops = flops / fwd_s / 1e9
+    mm_gflops = matmul_gflops(device, 2048, args.repeats)
+
+    net.train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    batch = {"x": x, "static": static}
+
+    def train_step() -> None:
+        loss = diffusion.loss_step(net, batch)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    train_s = timed(train_step, device, args.repeats)
+
+    net.eval()
+    g_static = static[: args.gen_batch]
+    gen = {}
+    for w in (1.0, 2.0):
+        gen[w] = timed(
+            lambda w=w: diffusion.generate(net, g_static, steps=60, guidance=w, seq_len=t_len),
+            device,
+            max(1, args.repeats - 2),
+            warmup=0,
+        )
+    result = {
+        "device": str(device),
+        "model": args.model,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "threads": torch.get_num_threads(),
+        "forward_batch": args.batch,
+        "forward_gflop_counted": flops / 1e9,
+        "forward_gflop_per_sample": flops / 1e9 / args.batch,
+        "forward_seconds": fwd_s,
+        "forward_gflops": forward_gflops,
+        "matmul_fp32_gflops": mm_gflops,
+        "forward_fraction_of_matmul": forward_gflops / mm_gflops,
+        "train_samples_per_s": args.batch / train_s,
+        "reconstruction_samples_per_s": args.batch / rec_s,
+        "ddim60_samples_per_s": args.gen_batch / gen[1.0],
+        "ddim60_guided_samples_per_s": args.gen_batch / gen[2.0],
+    }
+    width = max(map(len, result))
+    for k, v in result.items():
+        print(f"{k:<{width}}  {v:.4g}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Figures of a run, in µV over ms, through `sigshared.plotting` (Agg, saved and closed).
+
+- `plot_best_worst`: overlays of reference and output, the five best and five worst by MSE
+- `plot_error_curve`: |reference - output| over time, mean with a 5-95 % band and statistics
+- `plot_spectrograms`: mean spectrograms of references and outputs side by side
+- `plot_signals`: stacked signals with wave I / III / V markers (e.g. an intensity series)
+- `plot_loss`: training and validation loss from metrics.csv
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from scipy import signal as sps
+
+from abr_diffusion.peaks import SAMPLE_RATE, WAVES, peak_latencies
+from abr_diffusion.synthetic import time_ms
+from sigshared.plotting import (
+    new_figure,
+    plot_band,
+    plot_image,
+    plot_overlay,
+    save_figure,
+    stacked_panels,
+)
+
+WAVE_COLORS = {"I": "#2ca02c", "III": "#ff7f0e", "V": "#9467bd"}
+
+
+def plot_best_worst(
+    reference_uv: np.ndarray, output_uv: np.ndarray, mse: np.ndarray, title: str, path: Path
+) -> Path:
+    """Two columns of five overlays: best (left) and worst (right) signals by `mse` (N,)."""
+    order = np.argsort(mse)
+    k = min(5, len(order))
+    picks = {"best": order[:k], "worst": order[::-1][:k]}
+    fig, axes = new_figure(k, 2, figsize=(11, 1.9 * k + 0.6), sharex=True, squeeze=False)
+    t = time_ms(reference_uv.shape[1])
+    for col, (name, idx) in enumerate(picks.items()):
+        for row, i in enumerate(idx):
+            ax = axes[row, col]
+            plot_overlay(ax, t, reference_uv[i], output_uv[i], "reference", "output", ylabel="µV")
+            ax.set_title(f"{name} #{row + 1}: recording {i}, MSE {mse[i]:.3g} (z units)")
+        axes[-1, col].set_xlabel("time after click (ms)")
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_error_curve(reference_uv: np.ndarray, output_uv: np.ndarray, title: str, path: Path):
+    """Mean absolute error over time with its 5-95 % band; statistics in the title."""
+    err = np.abs(reference_uv - output_uv)
+    t = time_ms(err.shape[1])
+    fig, ax = new_figure(1, 1, figsize=(9, 3.2))
+    plot_band(
+        ax,
+        t,
+        err.mean(0),
+        lower=np.percentile(err, 5, axis=0),
+        upper=np.percentile(err, 95, axis=0),
+        label="mean |reference - output| (band: 5-95 %)",
+    )
+    ax.set_xlabel("time after click (ms)")
+    ax.set_ylabel("absolute error (µV)")
+    ax.legend(loc="upper right")
+    ax.set_title(
+        f"{title}: mean {err.mean():.3g} µV, median {np.median(err):.3g} µV, "
+        f"95th pct {np.percentile(err, 95):.3g} µV, max {err.max():.3g} µV (n={len(err)})"
+    )
+    return save_figure(fig, path)
+
+
+def _mean_spectrogram(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    f, tt, s = sps.spectrogram(x, fs=SAMPLE_RATE, nperseg=32, noverlap=28, axis=-1)
+    return f, tt * 1000.0, 10 * np.log10(s.mean(0) + 1e-12)
+
+
+def plot_spectrograms(reference_uv: np.ndarray, output_uv: np.ndarray, title: str, path: Path):
+    """Mean power spectrograms (dB, 1.6 ms Hann windows) of references and outputs."""
+    fig, axes = new_figure(1, 2, figsize=(11, 3.4))
+    specs = [_mean_spectrogram(reference_uv), _mean_spectrogram(output_uv)]
+    lo = min(s[2].min() for s in specs)
+    hi = max(s[2].max() for s in specs)
+    for ax, (f, tt, s), name in zip(axes, specs, ("reference", "output")):
+        plot_image(
+            ax,
+            s,
+            extent=(tt[0], tt[-1], f[0] / 1000, f[-1] / 1000),
+            colorbar_label="power (dB µV²/Hz)",
+            xlabel="time after click (ms)",
+            ylabel="frequency (kHz)",
+            vmin=lo,
+            vmax=hi,
+        )
+        ax.set_title(f"{title}: {name} (mean of {len(reference_uv)})")
+    return save_figure(fig, path)
+
+
+def plot_signals(signals_uv: np.ndarray, labels: list[str], title: str, path: Path) -> Path:
+    """Signals stacked top to bottom, each with its detected wave I / III / V marked."""
+    n = len(signals_uv)
+    fig, axes = stacked_panels(n, width=8, height_per_panel=1.3, xlabel="time after click (ms)")
+    t = time_ms(signals_uv.shape[1])
+    lat = peak_latencies(signals_uv)
+    for ax, sig, label, peaks in zip(axes, signals_uv, labels, lat):
+        ax.plot(t, sig, color="#222222")
+        for wave, ms in zip(WAVES, peaks):
+            ax.axvline(ms, color=WAVE_COLORS[wave], linestyle="--", linewidth=0.9)
+            ax.annotate(
+                wave,
+                (ms, 1.0),
+                xycoords=("data", "axes fraction"),
+                color=WAVE_COLORS[wave],
+                ha="center",
+                va="bottom",
+            )
+        ax.set_ylabel("µV")
+        ax.set_title(f"{label}; V at {peaks[-1]:.2f} ms", loc="left", fontsize=8)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_loss(metrics_csv: Path, path: Path) -> Path | None:
+    """Train / validation loss per epoch from the Trainer's metrics.csv (None if absent)."""
+    if not metrics_csv.is_file():
+        return None
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    fig, ax = new_figure(1, 1, figsize=(7, 3.2))
+    steps = [float(r["step"]) for r in rows]
+    for key, label in (("train_loss", "train"), ("val_loss", "validation (EMA)")):
+        pts = [(s, float(r[key])) for s, r in zip(steps, rows) if r.get(key)]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", markersize=3, label=label)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (v-MSE + w * STFT)")
+    ax.set_yscale("log")
+    ax.legend()
+    return save_figure(fig, path)
