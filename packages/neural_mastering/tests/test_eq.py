@@ -1,4 +1,4 @@
-"""The cookbook biquads against an independent reference, and the two EQ paths against each other."""
+"""The cookbook biquads against an independent reference; the two EQ paths against each other."""
 
 import math
 
