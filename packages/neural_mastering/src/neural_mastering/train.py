@@ -18,11 +18,12 @@ import torch
 from neural_mastering.config import MasteringConfig, load
 from neural_mastering.data import PairsDataset, SyntheticPairs, TrackPairs
 from neural_mastering.losses import MasteringLoss
-from neural_mastering.model import PHASES, MasteringModel
+from neural_mastering.model import PHASES, MasteringModel, band_usage
 from neural_mastering.scoring import format_scores, score_items
 from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
 from sigshared.plotting import new_figure, save_figure
 from sigshared.training import (
+    Callback,
     Trainer,
     config_to_dict,
     create_run_dir,
@@ -57,14 +58,29 @@ def build_datasets(cfg: MasteringConfig, run_dir: Path):
     )
 
 
-def _plot_losses(history: list[dict[str, float]], path: Path) -> None:
+class StepLosses(Callback):
+    """Keeps every optimizer step's loss terms, for the loss plot (the CSV holds epoch means)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, dict[str, float]]] = []
+
+    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        self.rows.append((trainer.step, dict(logs)))
+
+
+def _plot_losses(steps: StepLosses, history: list[dict[str, float]], path: Path) -> None:
     fig, ax = new_figure(1, 1, figsize=(7, 4))
-    steps = [r["step"] for r in history]
-    for key in ("train_loss", "val_loss"):
-        vals = [r.get(key, math.nan) for r in history]
-        ax.plot(steps, vals, marker="o", label=key)
+    if steps.rows:
+        xs = [s for s, _ in steps.rows]
+        for key in steps.rows[0][1]:
+            if key in ("loss", "stft", "a_stft", "lufs"):
+                ax.plot(xs, [r[key] for _, r in steps.rows], lw=0.8, label=f"train {key}")
+    val = [(r["step"], r["val_loss"]) for r in history if "val_loss" in r]
+    if val:
+        ax.plot(*zip(*val), "ko", label="validation loss")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
+    ax.set_yscale("log")
     ax.legend()
     save_figure(fig, path)
 
@@ -126,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
     )
+    step_losses = StepLosses()
     trainer = Trainer(
         model,
         loss_step,
@@ -134,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         run_dir,
         scheduler=sched,
         device=device,
+        callbacks=[step_losses],
         extra_state={"config": config_to_dict(cfg)},
     )
     result = trainer.fit(train_set, val_set, resume_from=resume)
@@ -149,9 +167,12 @@ def main(argv: list[str] | None = None) -> None:
         "parameters": n_params,
         "validation_scores": scores,
     }
+    if cfg.model.phase == "1C":
+        with torch.no_grad():
+            inputs = torch.stack([it["input"] for it in items]).to(device)
+            report["band_usage"] = band_usage(net.eq(net.encode(inputs))["band_weights"])
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
-    if result.history:
-        _plot_losses(result.history, run_dir / "plots" / "loss.png")
+    _plot_losses(step_losses, result.history, run_dir / "plots" / "loss.png")
     print(json.dumps({k: v for k, v in report.items() if k != "validation_scores"}, indent=2))
     print(format_scores(scores))
 
