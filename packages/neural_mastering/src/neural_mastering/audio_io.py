@@ -1,0 +1,62 @@
+"""Audio files in and out (soundfile / libsndfile) and high-quality resampling.
+
+Resampling uses scipy.signal.resample_poly (a Kaiser-windowed polyphase FIR) with the exact
+rational ratio of the two rates.
+"""
+
+from __future__ import annotations
+
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+import soundfile as sf
+
+from sigshared.cli import UserError
+
+MAX_CHANNELS = 2
+
+
+def load_audio(path: str | Path, max_channels: int = MAX_CHANNELS) -> tuple[np.ndarray, int]:
+    """Read any libsndfile format -> (float32 (C, T), sample rate). Bad input -> UserError."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"audio file not found: {p}")
+    if not p.is_file():
+        raise UserError(f"not a file: {p}")
+    try:
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise UserError(
+            f"{p} is not readable audio ({err}); give a WAV, FLAC, OGG or AIFF file"
+        ) from None
+    if data.shape[0] == 0:
+        raise UserError(f"{p} holds 0 samples; give a file with audio in it")
+    if data.shape[1] > max_channels:
+        raise UserError(
+            f"{p} has {data.shape[1]} channels; expected mono or stereo (at most {max_channels})"
+        )
+    bad = ~np.isfinite(data)
+    if bad.any():
+        t, c = np.argwhere(bad)[0]
+        raise UserError(f"{p} holds NaN or Inf (first at sample {t}, channel {c}); fix the file")
+    return np.ascontiguousarray(data.T), int(sr)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample along the last axis from sr_in to sr_out Hz (identity when equal), float32."""
+    if sr_in == sr_out:
+        return np.asarray(x, dtype=np.float32)
+    g = gcd(int(sr_in), int(sr_out))
+    y = scipy.signal.resample_poly(x, sr_out // g, sr_in // g, axis=-1)
+    return y.astype(np.float32)
+
+
+def write_audio(path: str | Path, x: np.ndarray, sample_rate: int) -> Path:
+    """Write (C, T) float audio; WAV / FLAC as 24-bit PCM, other formats libsndfile's default."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    subtype = "PCM_24" if p.suffix.lower() in (".wav", ".flac") else None
+    sf.write(str(p), np.asarray(x, dtype=np.float32).T, int(sample_rate), subtype=subtype)
+    return p

@@ -1,0 +1,1 @@
+"""The default checkpoint shipped with the package (default.pt); see the package README."""

@@ -1,0 +1,1 @@
+"""Batched, differentiable DSP over (batch, channels, samples) tensors."""

@@ -1,0 +1,150 @@
+"""Master a whole track of any length with a trained model (the inference path).
+
+1. z: the encoder's frame features are averaged over the whole track (computed chunk by
+   chunk, weighted by frame count), so one set of EQ parameters holds for the whole song.
+2. EQ: the predicted cascade runs as exact IIR second-order sections (scipy sosfilt) over the
+   whole track, the same on every channel, times the make-up gain.
+3. Residual (1B / 1C): each channel in overlapping chunks; every chunk carries `context`
+   extra samples on both sides that are discarded (longer than the Wave-U-Net's receptive
+   field) and neighbouring chunks are cross-faded with complementary raised-cosine ramps over
+   `overlap` samples, so there are no seams. Chunk starts are multiples of 2^levels so the
+   pooling grid matches whole-file processing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from neural_mastering.dsp.eq import apply_eq_sos
+from neural_mastering.model import MasteringModel
+
+
+@dataclass
+class MasteredTrack:
+    """Output audio (C, T) float32 at the model rate, the EQ parameters and the latent."""
+
+    audio: np.ndarray
+    eq_output: np.ndarray
+    params: dict[str, np.ndarray]
+    b: np.ndarray
+    a: np.ndarray
+
+
+@torch.no_grad()
+def track_latent(
+    model: MasteringModel, x: np.ndarray, chunk: int, device: torch.device
+) -> torch.Tensor:
+    """z (1, latent) of a whole track x (C, T): encoder features averaged over all chunks."""
+    mono = torch.from_numpy(np.ascontiguousarray(x.mean(0), dtype=np.float32))
+    total, frames = None, 0
+    for start in range(0, mono.shape[-1], chunk):
+        piece = mono[start : start + chunk].to(device)[None, None]
+        feats = model.encoder.features(piece)  # (1, C, F)
+        s = feats.sum(-1)
+        total = s if total is None else total + s
+        frames += feats.shape[-1]
+    return model.encoder.head(total / frames)
+
+
+def _ramp(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
+
+
+@torch.no_grad()
+def residual_chunked(
+    model: MasteringModel,
+    x: np.ndarray,
+    z: torch.Tensor,
+    chunk: int,
+    overlap: int,
+    context: int,
+    device: torch.device,
+    progress: bool = False,
+) -> np.ndarray:
+    """The residual path over x (C, T) in cross-faded overlapping chunks; (C, T) float32."""
+    c, t = x.shape
+    align = 2**model.residual.levels
+    hop = max(align, (chunk - overlap) // align * align)
+    context = -(-context // align) * align
+    out = np.zeros((c, t), dtype=np.float64)
+    weight = np.zeros(t, dtype=np.float64)
+    starts = list(range(0, max(t - overlap, 1), hop))
+    for start in tqdm(starts, desc="residual", disable=not progress, leave=False):
+        end = min(t, start + chunk)
+        lo, hi = max(0, start - context), min(t, end + context)
+        piece = torch.from_numpy(np.ascontiguousarray(x[:, lo:hi], dtype=np.float32)).to(device)
+        r = model.residual_path(piece[None], z)[0].cpu().numpy()[:, start - lo : end - lo]
+        w = np.ones(end - start)
+        n_fade = min(overlap, end - start)
+        if start > 0:
+            w[:n_fade] = _ramp(n_fade)
+        if end < t:
+            w[-n_fade:] = np.minimum(w[-n_fade:], _ramp(n_fade)[::-1])
+        out[:, start:end] += r * w
+        weight[start:end] += w
+        if end == t:
+            break
+    return (out / np.maximum(weight, 1e-12)).astype(np.float32)
+
+
+@torch.no_grad()
+def master_track(
+    model: MasteringModel,
+    x: np.ndarray,
+    chunk_s: float = 10.0,
+    overlap_s: float = 0.25,
+    context_s: float = 0.05,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> MasteredTrack:
+    """Master x (C, T) float at the model's sample rate; see the module docstring."""
+    device = torch.device(device)
+    model.eval().to(device)
+    sr = model.cfg.sample_rate
+    chunk = max(int(chunk_s * sr), 4096)
+    z = track_latent(model, x, chunk, device)
+    params = model.eq(z)
+    b, a = model.eq_coefficients(params)
+    gain = 10 ** (float(params["makeup_db"][0]) / 20)
+    eq_out = (apply_eq_sos(x, b[0], a[0]) * gain).astype(np.float32)
+    out = eq_out
+    if model.residual is not None:
+        overlap, context = int(overlap_s * sr), int(context_s * sr)
+        out = eq_out + residual_chunked(model, x, z, chunk, overlap, context, device, progress)
+    return MasteredTrack(
+        audio=out,
+        eq_output=eq_out,
+        params={k: v[0].cpu().numpy() for k, v in params.items()},
+        b=b[0].cpu().numpy().astype(np.float64),
+        a=a[0].cpu().numpy().astype(np.float64),
+    )
+
+
+def finalize_level(
+    x: np.ndarray,
+    sample_rate: int,
+    target_lufs: float | None,
+    ceiling_db: float,
+    margin_db: float = 0.01,
+) -> tuple[np.ndarray, float]:
+    """Loudness-normalise x (C, T) to target_lufs (None: keep), then lower the gain as far as
+    needed so the true peak stays `margin_db` below `ceiling_db` dBTP.
+
+    Returns (scaled audio float32, total gain in dB). Silence is left as it is. The true peak
+    is linear in the gain, so one correction is exact; the margin absorbs 24-bit rounding.
+    """
+    from neural_mastering.metrics import lufs, true_peak
+
+    gain_db = 0.0
+    if target_lufs is not None:
+        level = lufs(x, sample_rate)
+        if np.isfinite(level):
+            gain_db = target_lufs - level
+    peak = true_peak(x) + gain_db
+    if peak > ceiling_db - margin_db:
+        gain_db -= peak - (ceiling_db - margin_db)
+    return (x * 10 ** (gain_db / 20)).astype(np.float32), gain_db

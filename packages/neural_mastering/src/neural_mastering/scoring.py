@@ -1,0 +1,42 @@
+"""Score a model against the two baselines on (input, target) pairs.
+
+Methods: "model" (the inference path of `mastering.master_track`), "unprocessed" (the input
+as it is) and "loudness_matched" (the input with one gain that matches the target's LUFS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from neural_mastering.mastering import master_track
+from neural_mastering.metrics import METRICS, compare, loudness_matched
+from neural_mastering.model import MasteringModel
+
+METHODS = ("model", "unprocessed", "loudness_matched")
+
+
+def score_items(
+    model: MasteringModel,
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    sample_rate: int,
+    device: torch.device | str = "cpu",
+) -> dict[str, dict[str, float]]:
+    """Mean of every metric per method over pairs of (C, T) arrays at the model rate."""
+    rows: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
+    for x, target in pairs:
+        out = master_track(model, x, device=device).audio
+        rows["model"].append(compare(out, target, sample_rate))
+        rows["unprocessed"].append(compare(x, target, sample_rate))
+        rows["loudness_matched"].append(
+            compare(loudness_matched(x, target, sample_rate), target, sample_rate)
+        )
+    return {m: {k: float(np.mean([r[k] for r in rows[m]])) for k in METRICS} for m in METHODS}
+
+
+def format_scores(scores: dict[str, dict[str, float]]) -> str:
+    """A plain-text table: one row per method, one column per metric (means)."""
+    lines = [f"{'method':<18}" + "".join(f"{m:>17}" for m in METRICS)]
+    for method, row in scores.items():
+        lines.append(f"{method:<18}" + "".join(f"{row[m]:>17.4f}" for m in METRICS))
+    return "\n".join(lines)

@@ -1,0 +1,181 @@
+"""`mastering-train`: train a mastering model through sigshared's Trainer.
+
+Data: built-in synthetic songs (default), `--tracks DIR` (finished tracks, self-supervised
+de-mastering) or `--pairs DIR` (unmastered/ + mastered/ with matching names). Writes the run
+folder (config.yaml, metrics.csv, checkpoints/, plots/loss.png, report.json with the
+validation set scored against the two baselines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from neural_mastering.config import MasteringConfig, load
+from neural_mastering.data import PairsDataset, SyntheticPairs, TrackPairs
+from neural_mastering.losses import MasteringLoss
+from neural_mastering.model import PHASES, MasteringModel, band_usage
+from neural_mastering.scoring import format_scores, score_items
+from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.plotting import new_figure, save_figure
+from sigshared.training import (
+    Callback,
+    Trainer,
+    config_to_dict,
+    create_run_dir,
+    save_config,
+    seed_everything,
+    select_device,
+)
+
+
+def build_datasets(cfg: MasteringConfig, run_dir: Path):
+    """(train, validation) datasets for the config's data source; validation is seeded apart."""
+    d, sr = cfg.data, cfg.model.sample_rate
+    if d.source == "synthetic":
+        return (
+            SyntheticPairs(d.train_items, d.crop_s, sr, d.seed, run_dir / "demaster_train.jsonl"),
+            SyntheticPairs(d.val_items, d.crop_s, sr, d.seed + 1, run_dir / "demaster_val.jsonl"),
+        )
+    if not d.path:
+        raise UserError(f"data.source={d.source} needs a folder: pass --{d.source} DIR")
+    if d.source == "tracks":
+        return (
+            TrackPairs(
+                d.path, d.train_items, d.crop_s, sr, d.seed, run_dir / "demaster_train.jsonl"
+            ),
+            TrackPairs(
+                d.path, d.val_items, d.crop_s, sr, d.seed + 1, run_dir / "demaster_val.jsonl"
+            ),
+        )
+    return (
+        PairsDataset(d.path, d.train_items, d.crop_s, sr, d.seed),
+        PairsDataset(d.path, d.val_items, d.crop_s, sr, d.seed + 1),
+    )
+
+
+class StepLosses(Callback):
+    """Keeps every optimizer step's loss terms, for the loss plot (the CSV holds epoch means)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, dict[str, float]]] = []
+
+    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        self.rows.append((trainer.step, dict(logs)))
+
+
+def _plot_losses(steps: StepLosses, history: list[dict[str, float]], path: Path) -> None:
+    fig, ax = new_figure(1, 1, figsize=(7, 4))
+    if steps.rows:
+        xs = [s for s, _ in steps.rows]
+        for key in steps.rows[0][1]:
+            if key in ("loss", "stft", "a_stft", "lufs"):
+                ax.plot(xs, [r[key] for _, r in steps.rows], lw=0.8, label=f"train {key}")
+    val = [(r["step"], r["val_loss"]) for r in history if "val_loss" in r]
+    if val:
+        ax.plot(*zip(*val), "ko", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    save_figure(fig, path)
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="mastering-train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common_arguments(parser, default_config="demo")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--pairs", metavar="DIR", help="folder with unmastered/ and mastered/")
+    source.add_argument("--tracks", metavar="DIR", help="folder of finished (mastered) tracks")
+    parser.add_argument("--phase", choices=PHASES, help="model phase (default: the config's)")
+    parser.add_argument("--resume", metavar="CKPT", help="continue a run from its last.pt")
+    args = parser.parse_args(argv)
+    if args.config == "demo":
+        print(
+            "mastering-train: demo config (phase 1B, narrow layers, synthetic songs, ~10 min on "
+            "a 2-core CPU); the full model: mastering-train --config default"
+        )
+    overrides = list(args.overrides)
+    if args.pairs:
+        overrides += ["data.source=pairs", f"data.path={json.dumps(args.pairs)}"]
+    if args.tracks:
+        overrides += ["data.source=tracks", f"data.path={json.dumps(args.tracks)}"]
+    if args.phase:
+        overrides.append(f"model.phase={args.phase}")
+    if args.seed is not None:
+        overrides.append(f"trainer.seed={args.seed}")
+    if args.quiet:
+        overrides.append("trainer.progress=false")
+    cfg = load(args.config, overrides)
+    seed_everything(cfg.trainer.seed)
+    device = select_device(args.device)
+    resume = require_file(args.resume, "checkpoint to resume") if args.resume else None
+    out = args.out if args.out or resume is None else resume.parent.parent
+    run_dir = create_run_dir(
+        "neural_mastering", out, overwrite=args.overwrite or resume is not None
+    )
+    save_config(cfg, run_dir / "config.yaml")
+    train_set, val_set = build_datasets(cfg, run_dir)
+    model = MasteringModel(cfg.model)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"phase {cfg.model.phase}, {n_params:,} parameters, data: {cfg.data.source} -> {run_dir}")
+    criterion = MasteringLoss(cfg.loss, cfg.model.sample_rate).to(device)
+
+    def loss_step(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return criterion(net(batch["input"]), batch["target"])
+
+    optim = torch.optim.AdamW(
+        model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+    )
+    total = cfg.trainer.max_steps or cfg.trainer.max_epochs * math.ceil(
+        len(train_set) / cfg.trainer.batch_size
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    )
+    step_losses = StepLosses()
+    trainer = Trainer(
+        model,
+        loss_step,
+        optim,
+        cfg.trainer,
+        run_dir,
+        scheduler=sched,
+        device=device,
+        callbacks=[step_losses],
+        extra_state={"config": config_to_dict(cfg)},
+    )
+    result = trainer.fit(train_set, val_set, resume_from=resume)
+    net = trainer.eval_model.eval()
+    items = [val_set[i] for i in range(len(val_set))]
+    pairs = [(it["input"].numpy(), it["target"].numpy()) for it in items]
+    scores = score_items(net, pairs, cfg.model.sample_rate, device=device)
+    report = {
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "stop_reason": result.stop_reason,
+        "best_val_loss": result.best_metric,
+        "parameters": n_params,
+        "validation_scores": scores,
+    }
+    if cfg.model.phase == "1C":
+        with torch.no_grad():
+            inputs = torch.stack([it["input"] for it in items]).to(device)
+            report["band_usage"] = band_usage(net.eq(net.encode(inputs))["band_weights"])
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+    _plot_losses(step_losses, result.history, run_dir / "plots" / "loss.png")
+    print(json.dumps({k: v for k, v in report.items() if k != "validation_scores"}, indent=2))
+    print(format_scores(scores))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""BS.1770-4 loudness against closed forms and pyloudnorm; true peak; A-weighting."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neural_mastering.dsp.loudness import (
+    integrated_loudness,
+    k_weighting_coefficients,
+    true_peak_db,
+)
+from neural_mastering.dsp.weighting import a_weighting_db
+from neural_mastering.synthetic import synth_song
+
+
+def test_k_weighting_at_48k_is_the_standards_table():
+    b, a = k_weighting_coefficients(48000)
+    # ITU-R BS.1770-4, Tables 1 and 2.
+    np.testing.assert_allclose(
+        b[0], [1.53512485958697, -2.69169618940638, 1.19839281085285], atol=1e-8
+    )
+    np.testing.assert_allclose(a[0], [1.0, -1.69065929318241, 0.73248077421585], atol=1e-8)
+    np.testing.assert_allclose(b[1], [1.0, -2.0, 1.0], atol=1e-12)
+    np.testing.assert_allclose(a[1], [1.0, -1.99004745483398, 0.99007225036621], atol=1e-8)
+
+
+def test_full_scale_1khz_sine_reads_minus_3_lufs():
+    sr = 48000
+    t = torch.arange(5 * sr, dtype=torch.float64) / sr
+    x = torch.sin(2 * math.pi * 997 * t)
+    # BS.1770: a 0 dBFS 1 kHz sine in one channel reads -3.01 LKFS.
+    assert float(integrated_loudness(x, sr)) == pytest.approx(-3.01, abs=0.05)
+
+
+def _music(sr: int, channels: int) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    x = np.stack([synth_song(10 + c, 6.0, sr) for c in range(channels)])
+    x[:, :sr] *= 0.01  # a quiet intro exercises the relative gate
+    return x + 1e-3 * rng.standard_normal(x.shape)
+
+
+@pytest.mark.parametrize("sr", [44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_loudness_matches_pyloudnorm(sr, channels):
+    pyloudnorm = pytest.importorskip("pyloudnorm")
+    x = _music(sr, channels)
+    ours = float(integrated_loudness(torch.from_numpy(x), sr))
+    ref = pyloudnorm.Meter(sr).integrated_loudness(x.T)
+    assert ours == pytest.approx(ref, abs=0.1)
+    # With the same filter parameterisation (B. De Man's) the gating must agree exactly.
+    same_filters = pyloudnorm.Meter(sr, filter_class="DeMan").integrated_loudness(x.T)
+    assert ours == pytest.approx(same_filters, abs=1e-3)
+
+
+def test_batched_shapes_and_silence_without_nan():
+    sr = 44100
+    x = torch.zeros(3, 2, sr, requires_grad=True)
+    with torch.no_grad():
+        x[1] = 0.1 * torch.randn(2, sr)
+    lufs = integrated_loudness(x, sr)
+    assert lufs.shape == (3,)
+    assert lufs[0] == -math.inf and lufs[2] == -math.inf
+    assert torch.isfinite(lufs[1])
+    lufs[1].backward()
+    assert torch.isfinite(x.grad).all()
+    assert not torch.isnan(integrated_loudness(torch.zeros(sr // 10), sr))
+
+
+def test_true_peak_finds_inter_sample_peaks():
+    sr = 48000
+    n = torch.arange(sr, dtype=torch.float64)
+    # fs/4 sine sampled 45 degrees off its crests: sample peak -3 dB, true peak 0 dB.
+    x = torch.sin(2 * math.pi * n / 4 + math.pi / 4)
+    assert 20 * math.log10(float(x.abs().max())) == pytest.approx(-3.01, abs=0.01)
+    assert float(true_peak_db(x)) == pytest.approx(0.0, abs=0.1)
+    y = 0.5 * torch.sin(2 * math.pi * 997 * n / sr)
+    assert float(true_peak_db(y)) == pytest.approx(20 * math.log10(0.5), abs=0.05)
+
+
+def test_a_weighting_matches_iec_table():
+    db = a_weighting_db(torch.tensor([100.0, 1000.0, 10000.0], dtype=torch.float64))
+    np.testing.assert_allclose(db.numpy(), [-19.1, 0.0, -2.5], atol=0.05)

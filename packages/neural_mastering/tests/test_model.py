@@ -1,0 +1,83 @@
+"""Shapes, parameter ranges and phases of the mastering network."""
+
+import pytest
+import torch
+
+from neural_mastering.model import (
+    F_MIN_HZ,
+    Q_MAX,
+    Q_MIN,
+    ResidualDecoder,
+    band_usage,
+    entropy_loss,
+    sparsity_loss,
+)
+
+
+@pytest.mark.parametrize("phase", ["1A", "1B", "1C"])
+def test_each_phase_runs_forward_on_mono_and_stereo(phase, tiny_model):
+    model = tiny_model(phase)
+    for channels in (1, 2):
+        x = 0.1 * torch.randn(2, channels, 6000)
+        out = model(x)
+        assert out["output"].shape == x.shape
+        assert torch.isfinite(out["output"]).all()
+        k = model.cfg.max_bands if phase == "1C" else model.cfg.num_bands
+        assert out["params"]["freq_hz"].shape == (2, k)
+        if phase == "1A":
+            assert torch.equal(out["residual"], torch.zeros_like(x))
+        else:
+            assert out["residual"].abs().sum() > 0
+
+
+@pytest.mark.parametrize("phase", ["1A", "1C"])
+def test_parameter_ranges_hold_even_for_extreme_inputs(phase, tiny_model):
+    model = tiny_model(phase)
+    with torch.no_grad():
+        for head in (model.eq.freq_head, model.eq.gain_head, model.eq.q_head):
+            head.weight.normal_(0, 50.0)
+    x = torch.cat([1e3 * torch.randn(2, 1, 4000), torch.zeros(1, 1, 4000)])
+    p = model(x)["params"]
+    f_max = min(20000.0, 0.45 * model.cfg.sample_rate)
+    assert (p["freq_hz"] >= F_MIN_HZ - 1e-3).all() and (p["freq_hz"] <= f_max + 1e-2).all()
+    assert (p["gain_db"].abs() <= 12.0 + 1e-5).all()
+    assert (p["q"] >= Q_MIN - 1e-6).all() and (p["q"] <= Q_MAX + 1e-6).all()
+    assert (p["makeup_db"].abs() <= 24.0 + 1e-5).all()
+    if phase == "1C":
+        w = p["band_weights"]
+        assert ((w >= 0) & (w <= 1)).all()
+        assert (p["gain_db"].abs() <= p["ungated_gain_db"].abs() + 1e-6).all()
+
+
+def test_frequencies_start_spread_on_a_log_axis(tiny_model):
+    model = tiny_model("1A")
+    f = model(0.1 * torch.randn(1, 1, 4000))["params"]["freq_hz"][0]
+    ratios = f[1:] / f[:-1]
+    assert (ratios > 2).all()  # 3 bands over 20 Hz .. 20 kHz: about a decade apart
+
+
+@pytest.mark.parametrize("length", [1001, 1003, 4097, 5000])
+def test_wave_u_net_handles_any_length(length, tiny_model):
+    model = tiny_model("1B")
+    assert isinstance(model.residual, ResidualDecoder)
+    z = torch.randn(2, model.cfg.latent_dim)
+    assert model.residual(torch.randn(2, 1, length), z).shape == (2, 1, length)
+
+
+def test_adaptive_regularisers_and_usage():
+    w = torch.tensor([[1.0, 0.0, 0.5, 0.9]])
+    assert float(sparsity_loss(w)) == pytest.approx(2.4)
+    assert float(entropy_loss(torch.tensor([[0.5]]))) == pytest.approx(0.6931, abs=1e-3)
+    assert float(entropy_loss(torch.tensor([[1.0, 0.0]]))) < 1e-4
+    usage = band_usage(w)
+    assert usage["active_bands_per_item"] == 2.0
+    assert usage["mean_weight_per_band"] == pytest.approx([1.0, 0.0, 0.5, 0.9])
+
+
+def test_gradient_reaches_encoder_through_eq_and_residual(tiny_model):
+    model = tiny_model("1C").train()
+    out = model(0.1 * torch.randn(2, 1, 4000))
+    out["output"].pow(2).mean().backward()
+    assert model.encoder.stem[0].weight.grad.abs().sum() > 0
+    assert model.eq.freq_head.weight.grad.abs().sum() > 0
+    assert model.eq.band_selector[0].weight.grad.abs().sum() > 0
