@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
                 gen_out["freq_embeddings"],
                 truth["images"],
                 truth["freq_embeddings"],
+                cfg.training.consistency_projection,
             )
         for i, stem in enumerate(chunk):
             for n in OUTPUTS:

@@ -4,7 +4,7 @@ Images (B, C, H, W): MSE, PSNR with the ground truth's own range as peak
 (10 log10(range^2 / MSE)) and SSIM (Wang et al. 2004, Eq. 13: 11x11 Gaussian window with
 sigma 1.5, K1 = 0.01, K2 = 0.03, L = ground-truth range, mean over the valid window positions
 and channels). Frequency embeddings (B, C, L): MSE and Pearson correlation. Consistency: MSE
-between a frequency embedding and the log time-averaged power of its image.
+between a frequency embedding and the one its image implies (`project_rows`).
 """
 
 from __future__ import annotations
@@ -57,14 +57,12 @@ def ssim(estimate: torch.Tensor, reference: torch.Tensor, window: int = 11) -> t
     return (num / den).flatten(1).mean(dim=1)
 
 
-def log_mean_exp_rows(image: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) log power image -> (B, C, H) log time-averaged power."""
+def project_rows(image: torch.Tensor, projection: str = "logmeanexp") -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H): the frequency embedding an image implies: "logmeanexp" is
+    the log time-averaged power of a log power image, "mean" the plain time average."""
+    if projection == "mean":
+        return image.mean(dim=-1)
     return torch.logsumexp(image, dim=-1) - math.log(image.shape[-1])
-
-
-def consistency_mse(image: torch.Tensor, freq: torch.Tensor) -> torch.Tensor:
-    """(B,) MSE between freq (B, C, H) and the embedding its image implies."""
-    return mse(freq.flatten(1), log_mean_exp_rows(image).flatten(1))
 
 
 def compare(
@@ -72,9 +70,11 @@ def compare(
     gen_freq: torch.Tensor,
     true_image: torch.Tensor,
     true_freq: torch.Tensor,
+    projection: str = "logmeanexp",
 ) -> dict[str, torch.Tensor]:
     """Per-sample metrics, each (B,): image_mse, image_psnr_db, image_ssim, freq_mse,
-    freq_pearson, consistency_mse (of the generated pair; NaN when shapes do not relate)."""
+    freq_pearson, consistency_mse (MSE between the generated embedding and the one its image
+    implies under `projection`; NaN when the shapes do not relate)."""
     out = {
         "image_mse": mse(gen_image.flatten(1), true_image.flatten(1)),
         "image_psnr_db": psnr(gen_image, true_image),
@@ -84,7 +84,8 @@ def compare(
     }
     if gen_freq.ndim == 3 and gen_freq.shape[:2] == gen_image.shape[:2]:
         if gen_freq.shape[-1] == gen_image.shape[-2]:
-            out["consistency_mse"] = consistency_mse(gen_image, gen_freq)
+            implied = project_rows(gen_image, projection)
+            out["consistency_mse"] = mse(gen_freq.flatten(1), implied.flatten(1))
     if "consistency_mse" not in out:
         out["consistency_mse"] = torch.full_like(out["image_mse"], float("nan"))
     return out

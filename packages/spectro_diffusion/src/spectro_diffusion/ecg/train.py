@@ -53,7 +53,7 @@ from spectro_diffusion.ecg.diffusion import (
     make_schedule,
     sample,
 )
-from spectro_diffusion.ecg.metrics import compare, log_mean_exp_rows
+from spectro_diffusion.ecg.metrics import compare, project_rows
 from spectro_diffusion.ecg.model import EcgDiffusionModel
 from spectro_diffusion.ecg.plots import plot_comparison, plot_losses
 from spectro_diffusion.ecg.prepare import build_synthetic
@@ -125,9 +125,10 @@ def load_datasets(cfg: EcgConfig, resume_state: dict | None = None):
         stats = extra["stats"]
     else:
         specs = specs_from_report(train_rep, cfg.dataset.array_dims)
-        train_stems = train_rep.complete
-        stats = normalisation_stats(train_rep, train_stems) if cfg.dataset.normalize else None
-        stats = stats or identity_stats()
+        if cfg.dataset.normalize:
+            stats = normalisation_stats(train_rep, usable_split(train_rep, specs))
+        else:
+            stats = identity_stats()
     train_stems = usable_split(train_rep, specs)[: cfg.dataset.max_items]
     val_stems = usable_split(reports[cfg.dataset.val_split], specs)[: cfg.dataset.max_items]
     time_1d = tuple(
@@ -204,15 +205,18 @@ def evaluate(
     phys = {k: denormalise(v, stats[k]).cpu() for k, v in batch.items()}
     gen_image = denormalise(image, stats["images"]).cpu()
     gen_freq = denormalise(freq, stats["freq_embeddings"]).cpu()
-    ours = compare(gen_image, gen_freq, phys["images"], phys["freq_embeddings"])
+    projection = cfg.training.consistency_projection
+    ours = compare(gen_image, gen_freq, phys["images"], phys["freq_embeddings"], projection)
     baseline_image = torch.nn.functional.interpolate(
         phys["emb_init"], size=specs["images"].size, mode="nearest"
     )
     report = {f"generated_{k}": float(v.mean()) for k, v in ours.items()}
     if baseline_image.shape == phys["images"].shape:
-        base_freq = log_mean_exp_rows(baseline_image)
+        base_freq = project_rows(baseline_image, projection)
         if base_freq.shape == phys["freq_embeddings"].shape:
-            base = compare(baseline_image, base_freq, phys["images"], phys["freq_embeddings"])
+            base = compare(
+                baseline_image, base_freq, phys["images"], phys["freq_embeddings"], projection
+            )
             # The baseline's consistency is 0 by construction, so it is not reported.
             base.pop("consistency_mse")
             report.update({f"emb_init_baseline_{k}": float(v.mean()) for k, v in base.items()})
