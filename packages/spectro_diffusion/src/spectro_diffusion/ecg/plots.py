@@ -74,7 +74,15 @@ def plot_comparison(
     axes[0, 0].set_title("ground-truth image")
     plot_image(axes[0, 1], gi, vmin=lo, vmax=hi, colorbar_label="log power")
     axes[0, 1].set_title("generated image")
-    plot_image(axes[0, 2], gi - ti, cmap="coolwarm", colorbar_label="generated - truth")
+    span = float(np.abs(gi - ti).max()) or 1.0  # symmetric, so white means no error
+    plot_image(
+        axes[0, 2],
+        gi - ti,
+        cmap="coolwarm",
+        colorbar_label="generated - truth",
+        vmin=-span,
+        vmax=span,
+    )
     axes[0, 2].set_title("difference")
     gf, tf = np.asarray(gen["freq_embeddings"]), np.asarray(true["freq_embeddings"])
     if gf.ndim == 2 and gf.shape[0] >= 1 and gf.shape[0] < gf.shape[1]:
