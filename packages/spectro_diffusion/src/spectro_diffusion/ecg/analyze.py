@@ -1,0 +1,192 @@
+"""`ecg-analyze` and `DatasetVisualizer`: look at one stem and check a whole dataset.
+
+`visualize()` plots the four arrays of one stem (images, emb_init, amp_init, freq_embeddings;
+any missing one is marked). `run_full_analysis()` adds the dataset statistics: files per folder
+and split, complete pairs, shapes, value ranges (min, max, mean, std over sound files), NaN/Inf
+and unreadable files, and the pairing report (stems missing from a folder, files of another
+shape), written to analysis.json and printed; plus a histogram of each array's values.
+
+    from spectro_diffusion.ecg.analyze import DatasetVisualizer
+    viz = DatasetVisualizer("syn000_lead0_z0_w000", "data/ecg")
+    viz.visualize()          # -> path of the PNG
+    viz.run_full_analysis()  # -> the statistics dict
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from sigshared.cli import UserError, cli_entry
+from sigshared.plotting import new_figure, save_figure
+from sigshared.training import create_run_dir
+from spectro_diffusion.ecg.data import FOLDERS, check_layout, scan_split
+from spectro_diffusion.ecg.plots import plot_example
+
+PACKAGE = "spectro_diffusion_ecg_analyze"
+SPLITS = ("train", "val")
+
+
+class DatasetVisualizer:
+    """One stem of a dataset in the documented layout; figures go to `out_dir` (default:
+    runs/spectro_diffusion_ecg_analyze/<time>/, created on first use)."""
+
+    def __init__(
+        self,
+        file_name: str,
+        dataset_path: str | Path,
+        out_dir: str | Path | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.file_name = Path(file_name).stem
+        self.dataset_path = check_layout(dataset_path)
+        self._out = out_dir
+        self._overwrite = overwrite
+        self._out_dir: Path | None = None
+
+    @property
+    def out_dir(self) -> Path:
+        if self._out_dir is None:
+            self._out_dir = create_run_dir(PACKAGE, self._out, overwrite=self._overwrite)
+        return self._out_dir
+
+    def find_split(self) -> str:
+        """The split holding the stem (in any of the four folders), or a UserError."""
+        for split in SPLITS:
+            for folder in FOLDERS.values():
+                if (self.dataset_path / folder / split / f"{self.file_name}.npy").is_file():
+                    return split
+        raise UserError(
+            f"stem {self.file_name!r} is in no folder of {self.dataset_path} "
+            f"(looked in {', '.join(SPLITS)}); list images/train/ for valid names"
+        )
+
+    def load(self) -> dict[str, np.ndarray]:
+        """{array name: array} of the stem; arrays missing from a folder are left out."""
+        split = self.find_split()
+        arrays = {}
+        for name, folder in FOLDERS.items():
+            path = self.dataset_path / folder / split / f"{self.file_name}.npy"
+            if path.is_file():
+                try:
+                    arrays[name] = np.load(path, allow_pickle=False)
+                except Exception as err:
+                    raise UserError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+        return arrays
+
+    def visualize(self) -> Path:
+        """Plot the stem's four arrays; returns the PNG path."""
+        arrays = {k: v[None] if v.ndim == 1 else v for k, v in self.load().items()}
+        title = f"{self.file_name} ({self.find_split()})"
+        return plot_example(arrays, title, self.out_dir / f"{self.file_name}.png")
+
+    def statistics(self) -> dict:
+        """Counts, shapes, ranges, NaN / unreadable files and pairing defects per split."""
+        stats: dict = {"dataset": str(self.dataset_path), "splits": {}}
+        for split in SPLITS:
+            rep = scan_split(self.dataset_path, split)
+            arrays = {}
+            for name, folder in FOLDERS.items():
+                moments = rep.moments[name].values()
+                count = sum(m[2] for m in moments)
+                mean = sum(m[0] for m in moments) / max(count, 1)
+                var = max(sum(m[1] for m in moments) / max(count, 1) - mean**2, 0.0)
+                arrays[name] = {
+                    "folder": f"{folder}/{split}",
+                    "files": len(rep.present[name]),
+                    "shapes": {str(list(s)): c for s, c in rep.shapes[name].items()},
+                    "min": min((m[3] for m in moments), default=None),
+                    "max": max((m[4] for m in moments), default=None),
+                    "mean": mean if count else None,
+                    "std": var**0.5 if count else None,
+                    "files_with_nan_or_inf": sorted(rep.nonfinite[name]),
+                    "unreadable_files": sorted(rep.unreadable[name]),
+                }
+            stats["splits"][split] = {
+                "complete_pairs": len(rep.complete),
+                "stems": len(rep.all_stems),
+                "arrays": arrays,
+                "defects": rep.defect_lines(),
+            }
+        return stats
+
+    def plot_histograms(self) -> Path:
+        """Histogram of each array's values over the training split (up to 200 files)."""
+        fig, axes = new_figure(2, 2, figsize=(10, 6))
+        for ax, (name, folder) in zip(axes.flat, FOLDERS.items()):
+            files = sorted((self.dataset_path / folder / "train").glob("*.npy"))[:200]
+            values = []
+            for f in files:
+                try:
+                    arr = np.load(f, allow_pickle=False).astype(np.float64).ravel()
+                except Exception:
+                    continue  # unreadable files are listed by statistics()
+                values.append(arr[np.isfinite(arr)])
+            if values:
+                ax.hist(np.concatenate(values), bins=60, color="#1f77b4")
+            ax.set_title(f"{name} (train, {len(files)} files)")
+            ax.set_xlabel("value")
+        return save_figure(fig, self.out_dir / "histograms.png")
+
+    def run_full_analysis(self) -> dict:
+        """visualize() + statistics() + histograms; writes analysis.json and prints a report."""
+        figure = self.visualize()
+        stats = self.statistics()
+        stats["figures"] = [str(figure), str(self.plot_histograms())]
+        (self.out_dir / "analysis.json").write_text(json.dumps(stats, indent=2))
+        print(format_report(stats))
+        return stats
+
+
+def format_report(stats: dict) -> str:
+    """Human-readable lines of `statistics()`."""
+    lines = [f"dataset {stats['dataset']}"]
+    for split, s in stats["splits"].items():
+        lines.append(f"{split}: {s['complete_pairs']} complete pairs of {s['stems']} stems")
+        for a in s["arrays"].values():
+            rng = (
+                f"range [{a['min']:.3g}, {a['max']:.3g}], mean {a['mean']:.3g}, std {a['std']:.3g}"
+                if a["mean"] is not None
+                else "no sound files"
+            )
+            nan = len(a["files_with_nan_or_inf"])
+            lines.append(
+                f"  {a['folder']}: {a['files']} files, shapes {a['shapes']}, {rng}, "
+                f"{nan} with NaN/Inf, {len(a['unreadable_files'])} unreadable"
+            )
+        lines += [f"  defect: {d}" for d in s["defects"]] or ["  pairing: every stem complete"]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ecg-analyze",
+        description="Plot the four arrays of one stem and check the dataset (counts per split, "
+        "shapes, value ranges, NaN/Inf, pairing).",
+    )
+    p.add_argument("--file-name", required=True, help="stem to plot, e.g. 100_lead0_z0_w000")
+    p.add_argument("--dataset-path", required=True, help="dataset root (images/, inits/, ...)")
+    p.add_argument("--visualize-only", action="store_true", help="only the stem's figure")
+    p.add_argument(
+        "--out", help="output folder (default: runs/spectro_diffusion_ecg_analyze/<time>/)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
+    return p
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    viz = DatasetVisualizer(args.file_name, args.dataset_path, args.out, args.overwrite)
+    if args.visualize_only:
+        print(f"wrote {viz.visualize()}")
+    else:
+        viz.run_full_analysis()
+        print(f"wrote figures and analysis.json to {viz.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""YAML configs of the ECG variant: default, low_memory, demo."""

@@ -1,0 +1,178 @@
+"""Condition encoder and U-Net shapes, consistency loss, training progress, DDIM determinism."""
+
+import numpy as np
+import pytest
+import torch
+
+from sigshared.training import load_config
+from spectro_diffusion.ecg.config import EcgConfig, load_ecg_config
+from spectro_diffusion.ecg.data import identity_stats, infer_spec, normalise
+from spectro_diffusion.ecg.diffusion import (
+    JointLayout,
+    consistency_error,
+    make_loss_step,
+    make_schedule,
+    sample,
+)
+from spectro_diffusion.ecg.features import morlet_frequencies, window_arrays
+from spectro_diffusion.ecg.model import ConditionalUNet, EcgDiffusionModel
+from spectro_diffusion.ecg.synthetic import synthetic_records
+from spectro_diffusion.unet import CrossAttention2d
+
+SPECS = {
+    "images": infer_spec((16, 16)),
+    "freq_embeddings": infer_spec((16,)),
+    "amp_init": infer_spec((40,)),
+    "emb_init": infer_spec((8, 8)),
+}
+TINY = [
+    "model.base_channels=8",
+    "model.channel_mults=[1,2]",
+    "model.num_res_blocks=1",
+    "model.condition_dim=16",
+    "model.cond_channels=8",
+    "model.cond_input_channels=4",
+    "model.freq_head_channels=8",
+    "model.attention_resolutions=[8]",
+    "model.num_heads=2",
+    "model.fusion_heads=2",
+    "diffusion.num_timesteps=100",
+]
+
+
+def batch(b=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {n: torch.randn(b, *s.model_shape, generator=g) for n, s in SPECS.items()}
+
+
+@pytest.mark.parametrize("config", ["default", "low_memory"])
+def test_shipped_configs_shapes(config):
+    cfg = load_ecg_config(config)
+    model = EcgDiffusionModel(SPECS, cfg.model)
+    x = batch()
+    cond = model.encode(x["amp_init"], x["emb_init"])
+    grid = 16 // cfg.model.cond_downsample
+    assert cond.shape == (2, cfg.model.condition_dim, grid, grid)
+    t = torch.tensor([3, 900])
+    image, freq = model.denoise(x["images"], x["freq_embeddings"], t, cond)
+    assert image.shape == (2, 1, 16, 16) and freq.shape == (2, 1, 16)
+    has_attention = any(isinstance(m, CrossAttention2d) for m in model.unet.modules())
+    assert has_attention == cfg.model.use_cross_attention
+
+
+def test_shipped_configs_keys():
+    default, low = load_ecg_config("default"), load_ecg_config("low_memory")
+    assert (default.model.base_channels, default.model.condition_dim) == (64, 256)
+    assert default.model.use_cross_attention
+    assert low.model.base_channels == 32 and low.trainer.batch_size == 1
+    assert low.trainer.grad_accum_steps > 1 and not low.model.use_cross_attention
+    assert low.model.condition_dim < default.model.condition_dim
+    demo = load_ecg_config("demo")
+    assert demo.trainer.max_minutes is not None and demo.trainer.max_steps is not None
+    # Every key is written in each shipped file (no silent defaults).
+    for name in ("default", "low_memory", "demo"):
+        assert load_config(EcgConfig, name, package="spectro_diffusion.ecg.configs")
+
+
+@pytest.mark.parametrize("fusion", ["cross_attention", "concat"])
+def test_cross_attention_switch_and_condition_matters(fusion):
+    torch.manual_seed(0)
+    on = load_ecg_config("default", TINY + [f"model.fusion={fusion}"])
+    off = load_ecg_config(
+        "default", TINY + [f"model.fusion={fusion}", "model.use_cross_attention=false"]
+    )
+    m_on, m_off = EcgDiffusionModel(SPECS, on.model), EcgDiffusionModel(SPECS, off.model)
+    n_on = sum(isinstance(m, CrossAttention2d) for m in m_on.unet.modules())
+    assert n_on >= 2 and not any(isinstance(m, CrossAttention2d) for m in m_off.unet.modules())
+    x, y = batch(seed=1), batch(seed=2)
+    t = torch.tensor([10, 50])
+    for model in (m_on, m_off):
+        a = model(x["images"], x["freq_embeddings"], t, x["amp_init"], x["emb_init"])
+        b = model(x["images"], x["freq_embeddings"], t, y["amp_init"], x["emb_init"])
+        assert not torch.allclose(a[0], b[0])
+
+
+def test_two_dimensional_frequency_embedding_head():
+    cfg = load_ecg_config("default", TINY)
+    freq2d = infer_spec((2, 4, 6))
+    unet = ConditionalUNet(SPECS["images"], freq2d, (4, 4), cfg.model)
+    image, freq = unet(
+        torch.randn(3, 1, 16, 16),
+        torch.randn(3, 2, 4, 6),
+        torch.tensor([1, 2, 3]),
+        torch.randn(3, 16, 4, 4),
+    )
+    assert image.shape == (3, 1, 16, 16) and freq.shape == (3, 2, 4, 6)
+
+
+def prepared_examples(n=6):
+    rec = synthetic_records(1, 12.0, 250.0, seed=5)["syn000"][0]
+    freqs = morlet_frequencies(0.5, 40.0, 16)
+    out = [window_arrays(rec[i * 256 : (i + 1) * 256], 250.0, freqs, 16, 4) for i in range(n)]
+    return {k: torch.from_numpy(np.stack([o[k] for o in out]))[:, None] for k in out[0]}
+
+
+def test_consistency_loss_is_zero_on_prepared_ground_truth():
+    data = prepared_examples()
+    stats = {n: {"mean": float(v.mean()), "std": float(v.std())} for n, v in data.items()}
+    image = normalise(data["images"], stats["images"])
+    freq = normalise(data["freq_embeddings"], stats["freq_embeddings"])
+    err = consistency_error(image, freq, stats, "logmeanexp")
+    assert err.shape == (6,) and float(err.max()) < 1e-8
+    mismatched = consistency_error(image, freq.roll(1, dims=0), stats, "logmeanexp")
+    assert float(mismatched.min()) > 1e-3
+
+
+def test_tiny_model_lowers_its_loss():
+    torch.manual_seed(0)
+    cfg = load_ecg_config("default", TINY)
+    data = prepared_examples(8)
+    specs = {n: infer_spec(tuple(v.shape[2:])) for n, v in data.items()}
+    stats = {n: {"mean": float(v.mean()), "std": float(v.std())} for n, v in data.items()}
+    batch_ = {n: normalise(v, stats[n]) for n, v in data.items()}
+    model = EcgDiffusionModel(specs, cfg.model)
+    layout = JointLayout(specs["images"], specs["freq_embeddings"])
+    step = make_loss_step(make_schedule(cfg.diffusion), layout, cfg.diffusion, cfg.training, stats)
+
+    def fixed_loss():
+        state = torch.get_rng_state()
+        torch.manual_seed(123)
+        with torch.no_grad():
+            value = sum(float(step(model, batch_)["loss"]) for _ in range(4)) / 4
+        torch.set_rng_state(state)
+        return value
+
+    before = fixed_loss()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(20):
+        loss = step(model, batch_)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert fixed_loss() < 0.75 * before  # about 0.5 after 20 steps
+
+
+def test_ddim_is_deterministic_at_eta_zero():
+    cfg = load_ecg_config("default", TINY)
+    torch.manual_seed(0)
+    model = EcgDiffusionModel(SPECS, cfg.model).eval()
+    layout = JointLayout(SPECS["images"], SPECS["freq_embeddings"])
+    schedule = make_schedule(cfg.diffusion)
+    x = batch()
+
+    def run(eta, seed):
+        gen = torch.Generator().manual_seed(seed)
+        return sample(model, schedule, layout, x["amp_init"], x["emb_init"], 5, eta, "eps", gen)
+
+    a, b = run(0.0, 1), run(0.0, 1)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].shape == (2, 1, 16, 16) and a[1].shape == (2, 1, 16)
+    c = run(1.0, 1)
+    d = run(1.0, 1)
+    assert torch.equal(c[0], d[0])  # same seed, same noise
+    assert not torch.allclose(a[0], c[0])  # eta = 1 adds noise at every step
+
+
+def test_identity_stats_leave_values_unchanged():
+    x = torch.randn(3, 4)
+    assert torch.equal(normalise(x, identity_stats()["images"]), x)
