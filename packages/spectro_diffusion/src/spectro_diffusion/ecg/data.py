@@ -272,8 +272,8 @@ def load_array(path: Path, spec: ArraySpec, what: str) -> torch.Tensor:
 
 
 class EcgPairs(Dataset):
-    """Normalised examples of one split: item -> {name: (C, L) or (C, H, W) float32 tensor,
-    "index": long}. With `augment`, a random circular shift along time (up to `time_shift`
+    """Normalised examples of one split: item -> {name: (C, L) or (C, H, W) float32 tensor}.
+    With `augment`, a random circular shift along time (up to `time_shift`
     image columns, applied to 2-D arrays and to the 1-D arrays named in `time_1d`) and Gaussian
     noise of std `cond_noise` on the conditions."""
 
@@ -306,7 +306,6 @@ class EcgPairs(Dataset):
             item[name] = normalise(x, self.stats[name])
         if self.augment:
             self._augment(item)
-        item["index"] = torch.tensor(i)
         return item
 
     def _augment(self, item: dict[str, torch.Tensor]) -> None:
