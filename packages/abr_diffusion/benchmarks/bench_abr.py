@@ -71,15 +71,37 @@ def main() -> None:
     static = torch.randn(args.batch, s_dim, device=device)
     t = torch.randint(0, 1000, (args.batch,), device=device)
 
+    result: dict[str, object] = {}
+    out = Path(args.out)
+
+    def record(name: str, value: object) -> None:
+        # Printed and saved as soon as measured, so a slow machine shows progress and a
+        # stopped run keeps what it measured.
+        result[name] = value
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        print(f"{name:<30}  {text}", flush=True)
+        out.write_text(json.dumps(result, indent=2))
+
+    record("device", str(device))
+    record("model", args.model)
+    record("parameters", sum(p.numel() for p in net.parameters()))
+    record("threads", torch.get_num_threads())
+    record("forward_batch", args.batch)
     net.eval()
     with torch.no_grad():
         with FlopCounterMode(display=False) as counter:
             net(x, static, t)
         flops = counter.get_total_flops()
+        record("forward_gflop_counted", flops / 1e9)
+        record("forward_gflop_per_sample", flops / 1e9 / args.batch)
         fwd_s = timed(lambda: net(x, static, t), device, args.repeats)
+        record("forward_seconds", fwd_s)
+        mm = matmul_gflops(device, 2048, args.repeats)
+        record("forward_gflops", flops / fwd_s / 1e9)
+        record("matmul_fp32_gflops", mm)
+        record("forward_fraction_of_matmul", flops / fwd_s / 1e9 / mm)
         rec_s = timed(lambda: diffusion.reconstruct(net, x, static, t, x), device, args.repeats)
-    forward_gflops = flops / fwd_s / 1e9
-    mm_gflops = matmul_gflops(device, 2048, args.repeats)
+        record("reconstruction_samples_per_s", args.batch / rec_s)
 
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -91,40 +113,20 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    train_s = timed(train_step, device, args.repeats)
+    record("train_samples_per_s", args.batch / timed(train_step, device, args.repeats))
 
     net.eval()
     g_static = static[: args.gen_batch]
-    gen = {}
-    for w in (1.0, 2.0):
-        gen[w] = timed(
+    record("generation_batch", args.gen_batch)
+    for w, name in ((1.0, "ddim60_samples_per_s"), (2.0, "ddim60_guided_samples_per_s")):
+        seconds = timed(
             lambda w=w: diffusion.generate(net, g_static, steps=60, guidance=w, seq_len=t_len),
             device,
             max(1, args.repeats - 2),
             warmup=0,
         )
-    result = {
-        "device": str(device),
-        "model": args.model,
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "threads": torch.get_num_threads(),
-        "forward_batch": args.batch,
-        "forward_gflop_counted": flops / 1e9,
-        "forward_gflop_per_sample": flops / 1e9 / args.batch,
-        "forward_seconds": fwd_s,
-        "forward_gflops": forward_gflops,
-        "matmul_fp32_gflops": mm_gflops,
-        "forward_fraction_of_matmul": forward_gflops / mm_gflops,
-        "train_samples_per_s": args.batch / train_s,
-        "reconstruction_samples_per_s": args.batch / rec_s,
-        "ddim60_samples_per_s": args.gen_batch / gen[1.0],
-        "ddim60_guided_samples_per_s": args.gen_batch / gen[2.0],
-    }
-    width = max(map(len, result))
-    for k, v in result.items():
-        print(f"{k:<{width}}  {v:.4g}" if isinstance(v, float) else f"{k:<{width}}  {v}")
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(f"written {args.out}")
+        record(name, args.gen_batch / seconds)
+    print(f"written {out}")
 
 
 if __name__ == "__main__":
