@@ -29,7 +29,12 @@ def test_train_writes_the_run_folder(tiny_run):
         assert (tiny_run / name).is_file(), name
     report = json.loads((tiny_run / "report.json").read_text())
     assert report["steps"] == 2
-    assert set(report["validation_scores"]) == {"model", "unprocessed", "loudness_matched"}
+    assert set(report["validation_scores"]) == {
+        "model",
+        "model_loudness_matched",
+        "unprocessed",
+        "loudness_matched",
+    }
 
 
 def test_train_rejects_an_unknown_config_key(tmp_path, capsys):
@@ -109,6 +114,6 @@ def test_eval_scores_model_and_both_baselines(tiny_run, tmp_path, capsys):
     assert run(evaluate.main, argv) == 0
     report = json.loads((out / "report.json").read_text())
     scores = report["synthetic"]["scores"]
-    assert set(scores) == {"model", "unprocessed", "loudness_matched"}
+    assert set(scores) == {"model", "model_loudness_matched", "unprocessed", "loudness_matched"}
     assert scores["loudness_matched"]["lufs_error"] < 0.01
     assert run(evaluate.main, ["--checkpoint", ckpt, "--out", str(tmp_path / "e2")]) == 2
