@@ -8,8 +8,11 @@ EQ and residual do from what the level does; `mastering-infer` always normalises
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from neural_mastering.mastering import master_track
 from neural_mastering.metrics import METRICS, compare, loudness_matched
@@ -23,10 +26,12 @@ def score_items(
     pairs: list[tuple[np.ndarray, np.ndarray]],
     sample_rate: int,
     device: torch.device | str = "cpu",
+    progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Mean of every metric per method over pairs of (C, T) arrays at the model rate."""
     rows: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
-    for x, target in pairs:
+    bar = tqdm(pairs, desc="scoring", disable=not (progress and sys.stderr.isatty()), leave=False)
+    for x, target in bar:
         out = master_track(model, x, device=device).audio
         rows["model"].append(compare(out, target, sample_rate))
         matched = loudness_matched(out, target, sample_rate)
