@@ -9,6 +9,7 @@ import soundfile as sf
 from neural_mastering import evaluate, infer, train
 from neural_mastering.metrics import true_peak
 from neural_mastering.modelio import default_checkpoint
+from neural_mastering.synthetic import synth_song
 
 
 def run(main, argv):
@@ -29,7 +30,12 @@ def test_train_writes_the_run_folder(tiny_run):
         assert (tiny_run / name).is_file(), name
     report = json.loads((tiny_run / "report.json").read_text())
     assert report["steps"] == 2
-    assert set(report["validation_scores"]) == {"model", "unprocessed", "loudness_matched"}
+    assert set(report["validation_scores"]) == {
+        "model",
+        "model_loudness_matched",
+        "unprocessed",
+        "loudness_matched",
+    }
 
 
 def test_train_rejects_an_unknown_config_key(tmp_path, capsys):
@@ -105,10 +111,14 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys):
 def test_eval_scores_model_and_both_baselines(tiny_run, tmp_path, capsys):
     ckpt = str(tiny_run / "checkpoints" / "last.pt")
     out = tmp_path / "eval"
-    argv = ["--checkpoint", ckpt, "--synthetic", "1", "--duration", "1.0", "--out", str(out)]
-    assert run(evaluate.main, argv) == 0
+    tracks = tmp_path / "tracks"
+    tracks.mkdir()
+    sf.write(tracks / "a.flac", np.stack([synth_song(5, 1.0, 48000)] * 2).T, 48000)
+    argv = ["--checkpoint", ckpt, "--synthetic", "1", "--duration", "1.0", "--tracks", str(tracks)]
+    assert run(evaluate.main, [*argv, "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
+    assert report["tracks"]["items"] == 1
     scores = report["synthetic"]["scores"]
-    assert set(scores) == {"model", "unprocessed", "loudness_matched"}
+    assert set(scores) == {"model", "model_loudness_matched", "unprocessed", "loudness_matched"}
     assert scores["loudness_matched"]["lufs_error"] < 0.01
     assert run(evaluate.main, ["--checkpoint", ckpt, "--out", str(tmp_path / "e2")]) == 2

@@ -2,7 +2,8 @@
 
 Test sets: `--pairs DIR` (unmastered/ + mastered/), `--tracks DIR` (finished tracks, each
 de-mastered by a seeded random chain) and/or `--synthetic N` (N built-in synthetic songs,
-de-mastered likewise; seeds disjoint from training). Prints one table per set and writes
+de-mastered likewise; `--seed` picks the test set, by default one disjoint from training).
+Prints one table per set and writes
 report.json into the output folder.
 """
 
@@ -26,23 +27,25 @@ from sigshared.training import create_run_dir, select_device
 TEST_SEED = 987_654
 
 
-def synthetic_set(n: int, duration_s: float, sr: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def synthetic_set(
+    n: int, duration_s: float, sr: int, seed: int = TEST_SEED
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """n de-mastered synthetic songs: (input (1, T), target (1, T)) at sr."""
     pairs = []
     for i in range(n):
-        target = synth_song(TEST_SEED + i, duration_s, sr)[None]
-        source, _ = demaster(target, sr, np.random.default_rng([TEST_SEED, i]))
+        target = synth_song(seed + i, duration_s, sr)[None]
+        source, _ = demaster(target, sr, np.random.default_rng([seed, i]))
         pairs.append((source, target))
     return pairs
 
 
-def tracks_set(folder: str, sr: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def tracks_set(folder: str, sr: int, seed: int = TEST_SEED) -> list[tuple[np.ndarray, np.ndarray]]:
     """Every track of `folder` at sr with its channels, de-mastered by a seeded chain."""
     pairs = []
     for i, f in enumerate(audio_files(folder, "tracks folder")):
         x, rate = load_audio(f)
         target = resample(x, rate, sr)
-        source, _ = demaster(target, sr, np.random.default_rng([TEST_SEED, i]))
+        source, _ = demaster(target, sr, np.random.default_rng([seed, i]))
         pairs.append((source, target))
     return pairs
 
@@ -77,17 +80,18 @@ def main(argv: list[str] | None = None) -> None:
     model, cfg = load_model(args.checkpoint)
     sr = cfg.model.sample_rate
     device = select_device(args.device)
+    seed = TEST_SEED if args.seed is None else args.seed
     sets = {}
     if args.pairs:
         sets["pairs"] = pairs_set(args.pairs, sr)
     if args.tracks:
-        sets["tracks"] = tracks_set(args.tracks, sr)
+        sets["tracks"] = tracks_set(args.tracks, sr, seed)
     if args.synthetic > 0:
-        sets["synthetic"] = synthetic_set(args.synthetic, args.duration, sr)
+        sets["synthetic"] = synthetic_set(args.synthetic, args.duration, sr, seed)
     run_dir = create_run_dir("neural_mastering", args.out, overwrite=args.overwrite)
     report = {"checkpoint": str(args.checkpoint or "shipped default"), "phase": cfg.model.phase}
     for name, pairs in sets.items():
-        scores = score_items(model, pairs, sr, device=device)
+        scores = score_items(model, pairs, sr, device=device, progress=not args.quiet)
         report[name] = {"items": len(pairs), "scores": scores}
         print(f"\n{name} ({len(pairs)} items; lower is better)\n{format_scores(scores)}")
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +74,8 @@ def residual_chunked(
     out = np.zeros((c, t), dtype=np.float64)
     weight = np.zeros(t, dtype=np.float64)
     starts = list(range(0, max(t - overlap, 1), hop))
-    for start in tqdm(starts, desc="residual", disable=not progress, leave=False):
+    bar = tqdm(starts, desc="residual", disable=not (progress and sys.stderr.isatty()), leave=False)
+    for start in bar:
         end = min(t, start + chunk)
         lo, hi = max(0, start - context), min(t, end + context)
         piece = torch.from_numpy(np.ascontiguousarray(x[:, lo:hi], dtype=np.float32)).to(device)
