@@ -80,19 +80,16 @@ def resolve_root(cfg: DataConfig, progress: bool = False) -> Path:
     return root
 
 
-def _load_images(
-    utterances: list[Utterance], cfg: DataConfig, progress: bool
-) -> tuple[np.ndarray, list[Utterance], list[str]]:
+def _load_images(utterances: list[Utterance], cfg: DataConfig, progress: bool) -> np.ndarray:
+    """(N, n_mels, n_frames) dB images; an unreadable or empty file is a UserError naming it."""
     cache = Path(cfg.cache_dir) / "mel"
-    images, kept, skipped = [], [], []
+    images = []
     for u in tqdm(utterances, desc="log-mel", disable=not progress, leave=False):
         try:
             images.append(cached_mel_db(u.path, cfg.mel, cache))
-            kept.append(u)
         except AudioReadError as err:
-            skipped.append(str(err))
-    stack = np.stack(images) if images else np.zeros((0, cfg.mel.n_mels, cfg.mel.n_frames))
-    return stack, kept, skipped
+            raise UserError(f"{err}; remove or replace the file") from None
+    return np.stack(images) if images else np.zeros((0, cfg.mel.n_mels, cfg.mel.n_frames))
 
 
 def prepare_data(
@@ -110,11 +107,11 @@ def prepare_data(
     root = resolve_root(cfg, progress)
     scan = scan_corpus(root, cfg.corpus, cfg.include_song)
     if not scan.utterances:
-        why = f" ({len(scan.skipped)} WAV names broke the convention, e.g. {scan.skipped[0]})"
-        raise UserError(
-            f"no usable {scan.corpus} WAV files in {root}"
-            + (why if scan.skipped else "; point --data at a folder of EmoDB or RAVDESS files")
-        )
+        if scan.skipped:
+            why = f" ({len(scan.skipped)} WAV names broke the convention, e.g. {scan.skipped[0]})"
+        else:
+            why = "; point --data at a folder of EmoDB or RAVDESS WAV files"
+        raise UserError(f"no usable {scan.corpus} WAV files in {root}{why}")
     for reason in scan.skipped[:5]:
         print(f"skipped: {reason}")
     if len(scan.skipped) > 5:
@@ -128,29 +125,22 @@ def prepare_data(
     except ValueError as err:
         raise UserError(f"{root}: {err}") from None
     loaded = {name: _load_images(us, cfg, progress) for name, us in parts.items()}
-    skipped = list(scan.skipped)
-    for _, _, bad in loaded.values():
-        skipped.extend(bad)
-    for reason in skipped[len(scan.skipped) :][:5]:
-        print(f"skipped: {reason}")
-    train_images = loaded["train"][0]
-    if len(train_images) == 0:
-        raise UserError(f"no readable training clips in {root}; every file failed to load")
     if classes is None:
-        present = {u.emotion for u in loaded["train"][1]}
+        present = {u.emotion for u in parts["train"]}
         classes = [e for e in EMOTIONS if e in present]
     if db_max is None:
-        db_max = float(train_images.max())
+        db_max = float(loaded["train"].max())
     index = {name: i for i, name in enumerate(classes)}
     splits, kept_utts = {}, {}
-    for name, (images, kept, _) in loaded.items():
+    for name, images in loaded.items():
+        kept = parts[name]
         keep = [i for i, u in enumerate(kept) if u.emotion in index]
         x = scale_db(images[keep], db_max, cfg.mel.top_db) if keep else images[:0]
         y = torch.tensor([index[kept[i].emotion] for i in keep], dtype=torch.long)
         splits[name] = SpectrogramDataset(torch.from_numpy(np.asarray(x))[:, None].float(), y)
         kept_utts[name] = [kept[i] for i in keep]
     return PreparedData(
-        splits, kept_utts, classes, db_max, cfg.mel.top_db, scan.corpus, str(root), skipped
+        splits, kept_utts, classes, db_max, cfg.mel.top_db, scan.corpus, str(root), scan.skipped
     )
 
 
