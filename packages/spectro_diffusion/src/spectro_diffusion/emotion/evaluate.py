@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--guidance", type=float, default=None, help="guidance scale (default: config's)"
     )
+    parser.add_argument("--eta", type=float, default=None, help="DDIM eta (default: config's)")
     parser.add_argument(
         "--t-recon",
         type=int,
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError("the test split is empty; nothing to evaluate")
     steps = args.steps or cfg.sample.steps
     guidance = cfg.sample.guidance if args.guidance is None else args.guidance
+    eta = cfg.sample.eta if args.eta is None else args.eta
 
     # Reconstruction: noise to t, then DDIM back from t with the clip's own emotion.
     g = torch.Generator().manual_seed(seed)
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     x_t = q_sample(gen.schedule, x0, t, torch.randn(x0.shape, generator=g))
     labels = test.labels if gen.model.num_classes else None
     recon = gen.sample(
-        labels, len(x0), "ddim", steps, 0.0, guidance, seed, x_T=x_t, t_start=args.t_recon
+        labels, len(x0), "ddim", steps, eta, guidance, seed, x_T=x_t, t_start=args.t_recon
     ).cpu()
     recon_mse = float(((recon - x0) ** 2).mean())
     noisy_mse = float(((x_t.clamp(-1, 1) - x0) ** 2).mean())
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     n = len(gen.classes)
     asked = torch.arange(n).repeat_interleave(args.num_per_class)
     fake = gen.sample(
-        asked if gen.model.num_classes else None, len(asked), "ddim", steps, 0.0, guidance, seed + 1
+        asked if gen.model.num_classes else None, len(asked), "ddim", steps, eta, guidance, seed + 1
     ).cpu()
     fake_pred, fake_emb = predict(clf, fake)
     preservation = float((fake_pred == asked).float().mean()) if gen.model.num_classes else None
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         "test_clips": len(test),
         "t_recon": args.t_recon,
         "ddim_steps": steps,
+        "eta": eta,
         "guidance": guidance,
         "reconstruction_mse": recon_mse,
         "noisy_input_mse": noisy_mse,
