@@ -11,6 +11,7 @@ from spectro_diffusion.emotion.features import (
     load_clip,
     mel_db,
     scale_db,
+    trim_silence,
     unscale_db,
     write_wav,
 )
@@ -41,6 +42,15 @@ def test_load_clip_resamples_trims_and_fixes_length(tmp_path):
     with pytest.raises(AudioReadError, match="cannot read"):
         (tmp_path / "bad.wav").write_bytes(b"not audio at all")
         load_clip(tmp_path / "bad.wav", SMALL)
+
+
+def test_trim_silence_keeps_the_sound_to_within_a_frame():
+    tone = 0.3 * np.sin(0.1 * np.arange(1, 12_346))
+    x = np.concatenate([np.zeros(5000), tone, np.zeros(7000)])
+    kept = trim_silence(x, top_db=40, frame_length=2048, hop_length=512)
+    # All of the tone is kept, and at most half a frame plus a hop of silence on each side.
+    assert np.count_nonzero(kept) == np.count_nonzero(tone)
+    assert len(tone) <= len(kept) <= len(tone) + 2 * (1024 + 512)
 
 
 def test_mel_peak_of_a_tone_sits_at_its_frequency():
