@@ -41,7 +41,6 @@ def test_classifier_learns_the_synthetic_classes_on_an_unseen_speaker(tmp_path):
     Trainer(net, classifier_loss_step, optim, tcfg, tmp_path / "run", device="cpu").fit(train)
     pred, emb = predict(net, test.images)
     accuracy = float((pred == test.labels).float().mean())
-    print(f"unseen-speaker accuracy {accuracy:.3f}")
     assert accuracy > 2.0 / len(data.classes), accuracy  # chance is 1/7 on the unseen speaker
     assert emb.shape == (len(test), 32)
     matrix = confusion_matrix(test.labels, pred, len(data.classes))
