@@ -1,0 +1,186 @@
+"""Audio <-> log-mel images: load, resample, trim, fix length, log-mel, [-1, 1] scaling, cache,
+and the way back (mel -> linear magnitude -> Griffin-Lim) with its spectral convergence.
+
+The STFT, mel filterbank, pseudo-inverse and Griffin-Lim are librosa's. Silence trimming is
+re-written here (`trim_silence`, the rule of `librosa.effects.trim`): librosa's version pays a
+numba compilation of 10-25 s on its first call in every process, longer than a whole demo's
+preprocessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+
+@dataclass(frozen=True)
+class MelSettings:
+    """How a clip becomes an (n_mels, n_frames) image. The duration is n_frames * hop / sr."""
+
+    sample_rate: int = 22_050
+    n_fft: int = 1024
+    hop_length: int = 256
+    n_mels: int = 128
+    n_frames: int = 128
+    fmin: float = 0.0
+    fmax: float = 8000.0
+    trim_top_db: float = 40.0
+    top_db: float = 80.0  # dynamic range kept below the dataset's maximum
+
+    @property
+    def num_samples(self) -> int:
+        """Samples of the fixed-length clip whose STFT (centred) has n_frames frames."""
+        return (self.n_frames - 1) * self.hop_length
+
+    def key(self) -> str:
+        """A short hash of the settings, used to key cached features."""
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+
+
+class AudioReadError(ValueError):
+    """A file that is not readable audio, or holds no usable signal."""
+
+
+def trim_silence(
+    audio: np.ndarray, top_db: float, frame_length: int = 2048, hop_length: int = 512
+) -> np.ndarray:
+    """`audio` without its leading and trailing frames quieter than `top_db` below the loudest.
+
+    Frames are centred (zero padding of frame_length / 2 at both ends); a frame counts as
+    sound when its mean square is within `top_db` of the loudest frame's, and the kept span
+    runs from the first sound frame's start to the last one's end, as librosa.effects.trim.
+    """
+    n_frames = 1 + len(audio) // hop_length
+    padded = np.pad(audio, frame_length // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]
+    mse = (frames[:n_frames].astype(np.float64) ** 2).mean(axis=1)
+    db = 10 * np.log10(np.maximum(mse, 1e-10) / max(mse.max(), 1e-10))
+    sound = np.flatnonzero(db > -top_db)
+    if sound.size == 0:
+        return audio[:0]
+    return audio[sound[0] * hop_length : min(len(audio), (sound[-1] + 1) * hop_length)]
+
+
+def load_clip(path: str | Path, s: MelSettings) -> np.ndarray:
+    """Mono float32 clip of exactly `s.num_samples` samples at `s.sample_rate`.
+
+    Resampled, silence at both ends trimmed (`trim_top_db` below the peak), then cropped
+    (centre) or zero-padded (end) to the fixed duration.
+    """
+    try:
+        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises its own LibsndfileError / RuntimeError
+        raise AudioReadError(f"cannot read audio file {path}: {err}") from None
+    audio = audio.mean(axis=1)
+    if audio.size == 0 or not np.isfinite(audio).all():
+        raise AudioReadError(f"audio file {path} is empty or holds NaN/Inf samples")
+    if sr != s.sample_rate:
+        audio = librosa.resample(audio, orig_sr=sr, target_sr=s.sample_rate)
+    if np.abs(audio).max() > 0:
+        audio = trim_silence(audio, s.trim_top_db)
+    n = s.num_samples
+    if audio.size >= n:
+        start = (audio.size - n) // 2
+        return audio[start : start + n].astype(np.float32)
+    return np.pad(audio, (0, n - audio.size)).astype(np.float32)
+
+
+def _mel_basis(s: MelSettings) -> np.ndarray:
+    return librosa.filters.mel(
+        sr=s.sample_rate, n_fft=s.n_fft, n_mels=s.n_mels, fmin=s.fmin, fmax=s.fmax
+    )
+
+
+def mel_db(audio: np.ndarray, s: MelSettings) -> np.ndarray:
+    """(num_samples,) clip -> (n_mels, n_frames) power mel spectrogram in dB (ref 1.0)."""
+    power = np.abs(librosa.stft(audio, n_fft=s.n_fft, hop_length=s.hop_length)) ** 2
+    mel = _mel_basis(s) @ power[:, : s.n_frames]
+    return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
+
+
+def scale_db(db: np.ndarray, db_max: float, top_db: float) -> np.ndarray:
+    """dB -> [-1, 1]: [db_max - top_db, db_max] maps linearly to [-1, 1], outside clipped."""
+    return (2 * (np.clip(db, db_max - top_db, db_max) - (db_max - top_db)) / top_db - 1).astype(
+        np.float32
+    )
+
+
+def unscale_db(x: np.ndarray, db_max: float, top_db: float) -> np.ndarray:
+    """Inverse of `scale_db` on [-1, 1] (inputs outside are clipped first)."""
+    return ((np.clip(x, -1, 1) + 1) / 2 * top_db + db_max - top_db).astype(np.float32)
+
+
+def cached_mel_db(path: str | Path, s: MelSettings, cache_dir: str | Path | None) -> np.ndarray:
+    """`mel_db(load_clip(path))`, cached as NPY keyed by the file (path, size, mtime) and the
+    settings, so a changed file or setting never returns a stale image."""
+    path = Path(path)
+    if cache_dir is None:
+        return mel_db(load_clip(path, s), s)
+    st = path.stat()
+    ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{s.key()}"
+    name = hashlib.sha1(ident.encode()).hexdigest()[:16] + ".npy"
+    cache = Path(cache_dir) / name
+    if cache.is_file():
+        return np.load(cache)
+    db = mel_db(load_clip(path, s), s)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{name}.tmp.npy")
+    np.save(tmp, db)
+    tmp.replace(cache)
+    return db
+
+
+def mel_to_magnitude(db: np.ndarray, s: MelSettings) -> np.ndarray:
+    """(n_mels, T) power-mel dB -> (1 + n_fft/2, T) linear STFT magnitude (NNLS inverse)."""
+    power_mel = librosa.db_to_power(db)
+    return librosa.feature.inverse.mel_to_stft(
+        power_mel, sr=s.sample_rate, n_fft=s.n_fft, power=2.0, fmin=s.fmin, fmax=s.fmax
+    )
+
+
+def spectral_convergence(magnitude: np.ndarray, audio: np.ndarray, s: MelSettings) -> float:
+    """|| S - |STFT(audio)| ||_F / || S ||_F over the frames of S (0 = perfect)."""
+    got = np.abs(librosa.stft(audio, n_fft=s.n_fft, hop_length=s.hop_length))
+    t = min(got.shape[1], magnitude.shape[1])
+    diff = magnitude[:, :t] - got[:, :t]
+    return float(np.linalg.norm(diff) / max(np.linalg.norm(magnitude[:, :t]), 1e-12))
+
+
+def griffin_lim(
+    db: np.ndarray, s: MelSettings, n_iter: int = 60, momentum: float = 0.99, seed: int = 0
+) -> tuple[np.ndarray, float]:
+    """(n_mels, T) dB -> (audio of (T - 1) * hop samples, spectral convergence).
+
+    The mel image is turned into a linear magnitude, then Griffin-Lim with momentum (the fast
+    variant of Perraudin et al. 2013) estimates a phase; the convergence is measured against
+    that linear magnitude.
+    """
+    magnitude = mel_to_magnitude(db, s)
+    audio = librosa.griffinlim(
+        magnitude,
+        n_iter=n_iter,
+        hop_length=s.hop_length,
+        n_fft=s.n_fft,
+        momentum=momentum,
+        length=(db.shape[1] - 1) * s.hop_length,
+        random_state=seed,
+    )
+    return audio.astype(np.float32), spectral_convergence(magnitude, audio, s)
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> str | None:
+    """Peak-normalise to 0.95 and write 16-bit PCM; a silent or non-finite clip is not
+    written and the reason is returned instead (None on success)."""
+    if not np.isfinite(audio).all():
+        return "non-finite samples"
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak < 1e-6:
+        return "silent (peak below 1e-6)"
+    sf.write(str(path), 0.95 * audio / peak, sample_rate, subtype="PCM_16")
+    return None

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from spectro_diffusion.emotion.corpora import parse_emodb_filename
+from spectro_diffusion.emotion.features import (
+    AudioReadError,
+    MelSettings,
+    cached_mel_db,
+    griffin_lim,
+    load_clip,
+    mel_db,
+    scale_db,
+    trim_silence,
+    unscale_db,
+    write_wav,
+)
+from spectro_diffusion.emotion.synthetic import synthesize_utterance, write_synthetic_corpus
+
+SMALL = MelSettings(n_fft=512, hop_length=256, n_mels=32, n_frames=32)
+
+
+def test_scaling_round_trip_and_end_points():
+    db = np.array([[-200.0, -50.0, -20.0, 0.0, 10.0, 30.0]])
+    x = scale_db(db, db_max=10.0, top_db=80.0)
+    assert x.min() == -1.0 and x.max() == 1.0
+    assert np.allclose(x[0, [2, 3, 4]], [2 * 50 / 80 - 1, 2 * 70 / 80 - 1, 1.0])
+    inside = db[:, 1:4]
+    assert np.allclose(unscale_db(scale_db(inside, 10.0, 80.0), 10.0, 80.0), inside, atol=1e-4)
+
+
+def test_load_clip_resamples_trims_and_fixes_length(tmp_path):
+    sr = 16_000
+    t = np.arange(int(0.4 * sr)) / sr
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t)
+    sig = np.concatenate([np.zeros(sr // 2), tone])
+    sf.write(tmp_path / "a.wav", sig, sr)
+    clip = load_clip(tmp_path / "a.wav", SMALL)
+    assert clip.shape == (SMALL.num_samples,)
+    # Leading half second of silence trimmed: the tone starts within the first 50 ms.
+    assert np.abs(clip[: int(0.05 * SMALL.sample_rate)]).max() > 0.2
+    with pytest.raises(AudioReadError, match="cannot read"):
+        (tmp_path / "bad.wav").write_bytes(b"not audio at all")
+        load_clip(tmp_path / "bad.wav", SMALL)
+
+
+def test_trim_silence_keeps_the_sound_to_within_a_frame():
+    tone = 0.3 * np.sin(0.1 * np.arange(1, 12_346))
+    x = np.concatenate([np.zeros(5000), tone, np.zeros(7000)])
+    kept = trim_silence(x, top_db=40, frame_length=2048, hop_length=512)
+    # All of the tone is kept, and at most half a frame plus a hop of silence on each side.
+    assert np.count_nonzero(kept) == np.count_nonzero(tone)
+    assert len(tone) <= len(kept) <= len(tone) + 2 * (1024 + 512)
+
+
+def test_mel_peak_of_a_tone_sits_at_its_frequency():
+    import librosa
+
+    f = 1000.0
+    t = np.arange(SMALL.num_samples) / SMALL.sample_rate
+    db = mel_db(0.5 * np.sin(2 * np.pi * f * t).astype(np.float32), SMALL)
+    assert db.shape == (SMALL.n_mels, SMALL.n_frames)
+    centres = librosa.mel_frequencies(SMALL.n_mels + 2, fmin=SMALL.fmin, fmax=SMALL.fmax)[1:-1]
+    peak = int(np.argmax(db[:, SMALL.n_frames // 2]))
+    assert abs(peak - int(np.argmin(np.abs(centres - f)))) <= 1
+
+
+def test_griffin_lim_gives_finite_audio_of_the_expected_length():
+    rng = np.random.default_rng(0)
+    audio = synthesize_utterance("neutral", "03", rng, duration=1.0)[: SMALL.num_samples]
+    db = mel_db(audio, SMALL)
+    out, sc = griffin_lim(db, SMALL, n_iter=16)
+    assert out.shape == ((SMALL.n_frames - 1) * SMALL.hop_length,)
+    assert np.isfinite(out).all() and np.abs(out).max() > 0
+    assert 0 <= sc < 0.5
+
+
+def test_cache_is_keyed_by_settings(tmp_path):
+    write_synthetic_corpus(tmp_path / "wav", 1, ("03",), seed=0, duration=0.6)
+    path = sorted((tmp_path / "wav").glob("*.wav"))[0]
+    a = cached_mel_db(path, SMALL, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    assert np.array_equal(a, cached_mel_db(path, SMALL, tmp_path / "cache"))
+    other = MelSettings(n_fft=512, hop_length=256, n_mels=16, n_frames=32)
+    assert cached_mel_db(path, other, tmp_path / "cache").shape == (16, 32)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+
+
+def test_write_wav_refuses_silent_and_non_finite(tmp_path):
+    assert "silent" in write_wav(tmp_path / "s.wav", np.zeros(100), 22050)
+    assert "non-finite" in write_wav(tmp_path / "n.wav", np.array([0.1, np.nan]), 22050)
+    assert not (tmp_path / "s.wav").exists() and not (tmp_path / "n.wav").exists()
+    assert write_wav(tmp_path / "ok.wav", np.array([0.0, 0.2, -0.1]), 22050) is None
+    data, _ = sf.read(tmp_path / "ok.wav")
+    assert abs(np.abs(data).max() - 0.95) < 1e-3
+
+
+def test_synthetic_corpus_is_seeded_named_like_emodb_and_prosody_differs(tmp_path):
+    paths = write_synthetic_corpus(tmp_path, 1, ("03", "08"), seed=3, duration=0.8)
+    assert len(paths) == 2 * 7
+    emotions = {parse_emodb_filename(p).emotion for p in paths}
+    assert emotions == {"anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral"}
+    a = synthesize_utterance("anger", "03", np.random.default_rng(1))
+    assert np.array_equal(a, synthesize_utterance("anger", "03", np.random.default_rng(1)))
+    rms = {
+        e: np.mean(
+            [
+                np.sqrt(np.mean(synthesize_utterance(e, "08", np.random.default_rng(i)) ** 2))
+                for i in range(3)
+            ]
+        )
+        for e in ("anger", "sadness")
+    }
+    assert rms["anger"] > 2 * rms["sadness"]  # +8 dB against -6 dB mean energy
+    with pytest.raises(ValueError, match="unknown emotion"):
+        synthesize_utterance("joy", "03", np.random.default_rng(0))

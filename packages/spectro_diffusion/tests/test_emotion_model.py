@@ -1,0 +1,103 @@
+import torch
+
+from sigshared.training import Trainer, TrainerConfig
+from spectro_diffusion.emotion.config import DiffusionConfig, load_emotion_config
+from spectro_diffusion.emotion.data import SpectrogramDataset
+from spectro_diffusion.emotion.diffusion import Generator, make_loss_step, make_schedule
+from spectro_diffusion.emotion.model import EmotionUNet, build_model
+
+
+def _randomise_output(net: EmotionUNet) -> EmotionUNet:
+    # The output conv starts at zero (eps = 0); give it weights so inputs can show through.
+    torch.nn.init.normal_(net.out[-1].weight, std=0.1)
+    return net
+
+
+def test_unet_shapes_at_128_and_at_a_small_odd_size():
+    torch.manual_seed(0)
+    cfg = load_emotion_config("default")
+    net = build_model(cfg.model, 7).eval()
+    with torch.no_grad():
+        y = net(torch.randn(1, 1, 128, 128), torch.tensor([999]), torch.tensor([3]))
+    assert y.shape == (1, 1, 128, 128)
+    small = EmotionUNet(5, 8, (1, 2, 2), 1, (2,), heads=2)
+    assert small(torch.randn(2, 1, 17, 23), torch.tensor([0, 5])).shape == (2, 1, 17, 23)
+
+
+def test_time_and_class_embeddings_change_the_output():
+    torch.manual_seed(0)
+    net = _randomise_output(EmotionUNet(4, 8, (1, 2), 1, (1,), heads=2)).eval()
+    x = torch.randn(2, 1, 16, 16)
+    t = torch.tensor([10, 10])
+    y = torch.tensor([0, 0])
+    base = net(x, t, y)
+    assert not torch.allclose(base, net(x, torch.tensor([500, 500]), y), atol=1e-4)
+    assert not torch.allclose(base, net(x, t, torch.tensor([2, 2])), atol=1e-4)
+    assert not torch.allclose(base, net(x, t, torch.tensor([4, 4])), atol=1e-4)  # null class
+    assert torch.allclose(net(x, t, None), net(x, t, torch.tensor([4, 4])))
+    uncond = _randomise_output(EmotionUNet(0, 8, (1, 2), 1, (1,), heads=2)).eval()
+    assert uncond.class_embed is None
+    assert torch.allclose(uncond(x, t, y), uncond(x, t, torch.tensor([3, 1])))
+
+
+def test_untrained_model_predicts_zero_noise():
+    net = EmotionUNet(3, 8, (1, 2), 1, (1,), heads=2)
+    assert torch.count_nonzero(net(torch.randn(2, 1, 8, 8), torch.tensor([1, 2]))) == 0
+
+
+def _toy_dataset(n: int = 64) -> SpectrogramDataset:
+    """Two classes of 16x16 images: a bright low band or a bright high band."""
+    y = torch.arange(n) % 2
+    x = -torch.ones(n, 1, 16, 16)
+    for i in range(n):
+        rows = slice(2, 6) if y[i] == 0 else slice(10, 14)
+        x[i, 0, rows] = 0.8
+    return SpectrogramDataset(x, y)
+
+
+def test_a_tiny_model_trained_a_few_dozen_steps_lowers_its_loss(tmp_path):
+    torch.manual_seed(0)
+    cfg = DiffusionConfig(timesteps=100, cond_drop_prob=0.1)
+    schedule = make_schedule(cfg)
+    net = EmotionUNet(2, 8, (1, 2), 1, (1,), heads=2, dropout=0.0)
+    data = _toy_dataset()
+    fixed = {"x": data.images, "y": data.labels}
+    loss_step = make_loss_step(schedule, cfg)
+
+    def eval_loss() -> float:
+        torch.manual_seed(123)  # same t, noise and dropped labels before and after
+        with torch.no_grad():
+            return float(loss_step(net.eval(), fixed)["loss"])
+
+    before = eval_loss()
+    # No per-epoch checkpoints or "best" tracking: only the loss matters here.
+    tcfg = TrainerConfig(
+        batch_size=16,
+        max_steps=30,
+        max_epochs=100,
+        ema_decay=None,
+        progress=False,
+        seed=0,
+        checkpoint_every_epochs=1000,
+        monitor="none",
+    )
+    optim = torch.optim.AdamW(net.parameters(), lr=2e-3)
+    Trainer(net.train(), loss_step, optim, tcfg, tmp_path, device="cpu").fit(data)
+    after = eval_loss()
+    assert after < 0.5 * before, (before, after)
+
+
+def test_sampling_shapes_and_determinism():
+    torch.manual_seed(0)
+    cfg = load_emotion_config("tiny")
+    net = _randomise_output(build_model(cfg.model, 3)).eval()
+    gen = Generator(net, make_schedule(cfg.diffusion), ["a", "b", "c"], 0.0, 80.0, cfg, "model")
+    labels = torch.tensor([0, 1, 2])
+    shape = (3, 1, cfg.data.mel.n_mels, cfg.data.mel.n_frames)
+    a = gen.sample(labels, 3, "ddim", 5, 0.0, 2.0, seed=7)
+    assert a.shape == shape and a.abs().max() <= 1
+    assert torch.equal(a, gen.sample(labels, 3, "ddim", 5, 0.0, 2.0, seed=7))
+    assert not torch.equal(a, gen.sample(labels, 3, "ddim", 5, 0.0, 2.0, seed=8))
+    d = gen.sample(labels, 3, "ddpm", 10, guidance=1.0, seed=7)
+    assert d.shape == shape
+    assert torch.equal(d, gen.sample(labels, 3, "ddpm", 10, guidance=1.0, seed=7))
