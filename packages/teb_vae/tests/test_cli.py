@@ -14,16 +14,38 @@ from teb_vae.synthetic import synthetic_ctg, write_wfdb_record
 TINY = {
     "data": {"cache_dir": None, "stride": 4800},
     "model": {
-        "source": {"reduced_channels": 8, "linear_dims": [8], "conv_kernel_size": [3],
-                   "fusion_dims": [8], "lstm_hidden_dim": 8, "lstm_num_layers": 1,
-                   "output_dims": [8], "final_dims": [8]},
-        "target": {"reduction_dims": [8], "st_linear_dims": [8], "ph_linear_dims": [8],
-                   "conv_kernel_size": [3], "fusion_dims": [8], "lstm_hidden_dim": 8,
-                   "lstm_num_layers": 1, "head_dim": 8, "head_hidden": 1},
+        "source": {
+            "reduced_channels": 8,
+            "linear_dims": [8],
+            "conv_kernel_size": [3],
+            "fusion_dims": [8],
+            "lstm_hidden_dim": 8,
+            "lstm_num_layers": 1,
+            "output_dims": [8],
+            "final_dims": [8],
+        },
+        "target": {
+            "reduction_dims": [8],
+            "st_linear_dims": [8],
+            "ph_linear_dims": [8],
+            "conv_kernel_size": [3],
+            "fusion_dims": [8],
+            "lstm_hidden_dim": 8,
+            "lstm_num_layers": 1,
+            "head_dim": 8,
+            "head_hidden": 1,
+        },
         "conditional": {"fusion_dims": [8], "head_dims": [8]},
-        "decoder": {"latent_dim_out": 8, "latent_hidden": 1, "deep_dims": [8],
-                    "expand_hidden": 1, "conv_channels": [4], "post_dims": [4],
-                    "head_channels": [4], "upsample_channels": 2},
+        "decoder": {
+            "latent_dim_out": 8,
+            "latent_hidden": 1,
+            "deep_dims": [8],
+            "expand_hidden": 1,
+            "conv_channels": [4],
+            "post_dims": [4],
+            "head_channels": [4],
+            "upsample_channels": 2,
+        },
     },
     "optim": {"train_decode_steps": 8},
     "trainer": {"batch_size": 1, "max_steps": 2, "max_epochs": 5, "progress": False},
@@ -46,8 +68,20 @@ def trained(tmp_path_factory):
     cfg = root / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
     out = root / "run"
-    code = run(train.main, ["--config", str(cfg), "--data", str(data), "--out", str(out),
-                            "--device", "cpu", "--quiet"])
+    code = run(
+        train.main,
+        [
+            "--config",
+            str(cfg),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+    )
     assert code == 0
     return root, out
 
@@ -68,8 +102,23 @@ def test_infer_all_steps_one_time_and_refusals(trained, tmp_path, capsys):
     ckpt = str(out / "checkpoints" / "last.pt")
     rec = str(root / "data" / "1000.hea")
     dest = tmp_path / "fc"
-    assert run(infer.main, ["--checkpoint", ckpt, "--input", rec, "--out", str(dest),
-                            "--evaluate", "--device", "cpu"]) == 0
+    assert (
+        run(
+            infer.main,
+            [
+                "--checkpoint",
+                ckpt,
+                "--input",
+                rec,
+                "--out",
+                str(dest),
+                "--evaluate",
+                "--device",
+                "cpu",
+            ],
+        )
+        == 0
+    )
     npz = np.load(dest / "forecast.npz")
     assert npz["mu_bpm"].shape == (2, 300, 480)  # 25 min -> two windows (0 and the end)
     assert npz["issued_at_sample"][0, 0] == 16 and np.isfinite(npz["std_bpm"]).all()
@@ -78,8 +127,24 @@ def test_infer_all_steps_one_time_and_refusals(trained, tmp_path, capsys):
     assert run(infer.main, ["--checkpoint", ckpt, "--input", rec, "--out", str(dest)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     one = tmp_path / "one"
-    assert run(infer.main, ["--checkpoint", ckpt, "--input", rec, "--out", str(one),
-                            "--at-minute", "12", "--device", "cpu"]) == 0
+    assert (
+        run(
+            infer.main,
+            [
+                "--checkpoint",
+                ckpt,
+                "--input",
+                rec,
+                "--out",
+                str(one),
+                "--at-minute",
+                "12",
+                "--device",
+                "cpu",
+            ],
+        )
+        == 0
+    )
     npz = np.load(one / "forecast.npz")
     assert npz["mu_bpm"].shape == (1, 1, 480) and npz["issued_at_sample"][0, 0] == 48 * 60
 
@@ -95,8 +160,9 @@ def test_bad_inputs_exit_2_with_one_clear_line(trained, tmp_path, capsys):
     wrong.write_text("hr,toco\n" + "140,10\n" * 5000)
     cases = [(short, "16.7 minutes"), (missing, "no valid sample"), (wrong, "'fhr' and 'up'")]
     for path, needle in cases:
-        code = run(infer.main, ["--checkpoint", ckpt, "--input", str(path),
-                                "--out", str(tmp_path / "o")])
+        code = run(
+            infer.main, ["--checkpoint", ckpt, "--input", str(path), "--out", str(tmp_path / "o")]
+        )
         err = capsys.readouterr().err
         assert code == 2 and needle in err and "Traceback" not in err, err
     assert run(train.main, ["--set", "model.nope=1", "--out", str(tmp_path / "t")]) == 2

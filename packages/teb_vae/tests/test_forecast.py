@@ -16,11 +16,13 @@ def test_assemble_places_each_step_after_its_last_seen_sample():
     f = torch.arange(1, 16, dtype=torch.float32).reshape(1, 3, 5)
     out = assemble(f, 10, decimation=2)
     nan = float("nan")
-    expected = torch.tensor([
-        [nan, nan, 1, 2, 3, 4, 5, nan, nan, nan],
-        [nan, nan, nan, nan, 6, 7, 8, 9, 10, nan],
-        [nan, nan, nan, nan, nan, nan, 11, 12, 13, 14],
-    ])
+    expected = torch.tensor(
+        [
+            [nan, nan, 1, 2, 3, 4, 5, nan, nan, nan],
+            [nan, nan, nan, nan, 6, 7, 8, 9, 10, nan],
+            [nan, nan, nan, nan, nan, nan, 11, 12, 13, 14],
+        ]
+    )
     assert torch.equal(torch.isnan(out[0]), torch.isnan(expected))
     assert torch.equal(torch.nan_to_num(out[0]), torch.nan_to_num(expected))
     means = nan_mean(out)[0]
@@ -53,8 +55,13 @@ def test_callback_figure_has_four_panels_and_is_a_pdf(tmp_path, monkeypatch):
     mu = torch.randn(1, s, 480)
     asm = assemble_all(mu, torch.zeros_like(mu), n)
     path = plotting.plot_forecast_panels(
-        y, y * 0.5, asm["mu_pr_means"][0], asm["log_var_means"][0], asm["mu_pr"][0],
-        torch.randn(s, 7), tmp_path / "f.pdf",
+        y,
+        y * 0.5,
+        asm["mu_pr_means"][0],
+        asm["log_var_means"][0],
+        asm["mu_pr"][0],
+        torch.randn(s, 7),
+        tmp_path / "f.pdf",
     )
     assert path.read_bytes()[:4] == b"%PDF"
     assert len(captured["axes"]) == 4

@@ -141,8 +141,10 @@ def test_loss_uses_only_steps_after_warmup_and_clamps_logvar():
     expected = 0.5 * torch.stack(vals).pow(2).mean()
     assert torch.allclose(base, expected)
     huge = Decoder.compute_loss({**preds, "raw_signal_logvar": logvar + 50.0}, y, 5, t)
-    assert torch.allclose(huge, torch.tensor(5.0) + 0.5 * torch.exp(torch.tensor(-10.0))
-                          * torch.stack(vals).pow(2).mean())
+    assert torch.allclose(
+        huge,
+        torch.tensor(5.0) + 0.5 * torch.exp(torch.tensor(-10.0)) * torch.stack(vals).pow(2).mean(),
+    )
     model = SeqVaeTeb(tiny_config()).eval()
     s = torch.randn(1, 6, 12) * 1e3
     out = model(s, s, s)
@@ -183,7 +185,9 @@ def test_initialization_forget_gate_and_orthogonal_weights():
     for layer in range(lstm.num_layers):
         b = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
         assert torch.allclose(b[h : 2 * h], torch.ones(h))
-        assert torch.allclose(b[:h], torch.zeros(h)) and torch.allclose(b[2 * h :], torch.zeros(2 * h))
+        assert torch.allclose(b[:h], torch.zeros(h)) and torch.allclose(
+            b[2 * h :], torch.zeros(2 * h)
+        )
         w = getattr(lstm, f"weight_hh_l{layer}")  # (4h, h): orthonormal columns
         assert torch.allclose(w.T @ w, torch.eye(h), atol=1e-5)
     smoother = model.decoder.smoother.smooth.weight

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from teb_vae.features.preprocess import FHR_SCALE
-from teb_vae.forecast import future_indices, future_targets
+from teb_vae.forecast import future_targets
 from teb_vae.model import SeqVaeTeb
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -57,7 +57,8 @@ class _Accumulator:
         if own_variance:
             nll, cover = self.nll / n, self.inside / n
         else:
-            # constant variance = own MSE: NLL = 0.5 (log mse + 1); coverage computed by caller
+            # A constant variance equal to the own MSE gives NLL = 0.5 (log mse + 1); the
+            # caller computes the coverage, which needs that variance first.
             nll, cover = 0.5 * (math.log(max(mse, 1e-12)) + 1.0), float("nan")
         out["nll"] = nll + HALF_LOG_2PI + math.log(FHR_SCALE)
         out["coverage_2std"] = cover
@@ -77,10 +78,9 @@ def evaluate(
         batch = {k: v.to(device) for k, v in batch.items()}
         y, valid = batch["y_raw"], batch["valid"]
         out = model.predict_raw_signal(batch["x_ph"], batch["y_st"], batch["y_ph"])
-        steps = torch.arange(
-            cfg.warmup_period, y_steps := out["raw_signal_mu"].shape[1], device=y.device
-        )
-        if len(steps) == 0 or y_steps == 0:
+        n_steps = out["raw_signal_mu"].shape[1]
+        steps = torch.arange(cfg.warmup_period, n_steps, device=y.device)
+        if len(steps) == 0:
             continue
         target, mask = future_targets(y, steps, cfg.horizon, cfg.decimation_factor, valid)
         mu = out["raw_signal_mu"][:, steps]
@@ -105,6 +105,3 @@ def evaluate(
     }
     result["evaluated_samples"] = {"n": float(acc["model"].n)}
     return result
-
-
-__all__ = ["baselines", "evaluate", "future_indices"]

@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"--at-minute {args.at_minute} is outside the recording "
                 f"(0 .. {len(rec.fhr) / FS / 60:.1f} minutes)"
             )
-        starts = [max(0, min(sample - w // 2, len(rec.fhr) - w))]
+        # the window ending at the chosen sample gives the forecast the longest history
+        starts = [max(0, min(sample + 1 - w, len(rec.fhr) - w))]
     fhr = np.stack([normalize_fhr(clean.fhr[s : s + w]) for s in starts]).astype(np.float32)
     up = np.stack([normalize_up(clean.up[s : s + w]) for s in starts]).astype(np.float32)
     valid = np.stack([clean.valid[s : s + w] for s in starts])

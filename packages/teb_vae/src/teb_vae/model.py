@@ -7,6 +7,10 @@ Flow (shapes at the defaults; B batch, S = 300 feature steps, H = 480 forecast s
     (mu_x, c) --ConditionalEncoder--> q(z|x,y) = N(mu_post, exp(logvar_post)), z (B, S, 16)
     z --Decoder--> raw_signal_mu, raw_signal_logvar (B, S, H): step i forecasts raw samples
         (i+1)*T .. (i+1)*T + H - 1 (T = decimation factor), see teb_vae.forecast.
+    plus a level skip: a linear map of the target features at step i (B, 76) to one offset
+        added to all H means of step i. Not in the design document: it gives the decoder the
+        current FHR level (the scattering S0 channel) directly instead of through the LSTMs and
+        the KL-regularised latent, which short trainings otherwise fail to learn.
 Every encoder is causal along S (causal convolutions, unidirectional LSTMs, causal channel
 attention), and the decoder works on each step independently, so outputs at step t depend on
 inputs at steps <= t only.
@@ -350,6 +354,7 @@ class SeqVaeTeb(nn.Module):
             cfg.latent_dim_source, cfg.latent_dim_target, cfg.latent_dim_z, cfg.conditional
         )
         self.decoder = Decoder(cfg.latent_dim_z, cfg.horizon, cfg.decoder)
+        self.level_skip = nn.Linear(cfg.input_channels, 1)
         # Optimizer steps seen by compute_loss in training mode: drives the KL warm-up and is
         # saved with the weights so a resumed run continues the annealing where it stopped.
         self.register_buffer("kld_step", torch.zeros((), dtype=torch.long))
@@ -393,10 +398,17 @@ class SeqVaeTeb(nn.Module):
                     f"{name} must be (B, {self.cfg.input_channels}, S), got {tuple(t.shape)}"
                 )
         out = self.encode(y_st, y_ph, x_ph)
-        z = out["z"] if steps is None else out["z"][:, steps]
-        out.update(self.decoder(z))
-        out["steps"] = torch.arange(y_st.shape[-1], device=z.device) if steps is None else steps
+        if steps is None:
+            steps = torch.arange(y_st.shape[-1], device=y_st.device)
+        out.update(self._decode(out["z"][:, steps], y_st[..., steps]))
+        out["steps"] = steps
         return out
+
+    def _decode(self, z: torch.Tensor, y_st: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Decoder output for z (B, S', latent) plus the level skip of y_st (B, C, S')."""
+        dec = self.decoder(z)
+        dec["raw_signal_mu"] = dec["raw_signal_mu"] + self.level_skip(y_st.transpose(1, 2))
+        return dec
 
     def kld_weight(self) -> float:
         """kld_beta times the linear warm-up factor min(1, kld_step / kld_warmup_steps)."""
@@ -481,7 +493,7 @@ class SeqVaeTeb(nn.Module):
         self.eval()
         enc = self.encode(y_st[..., : i + 1], y_ph[..., : i + 1], x_ph[..., : i + 1])
         z = enc["z"][:, i : i + 1]
-        dec = self.decoder(z)
+        dec = self._decode(z, y_st[..., i : i + 1])
         self.train(was)
         return {
             "raw_signal_mu": dec["raw_signal_mu"][:, 0],

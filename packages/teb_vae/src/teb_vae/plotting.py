@@ -48,7 +48,8 @@ def plot_forecast_panels(
     summed = (
         nan_sum(mu_pr[steps][None], dim=1)[0] if steps else torch.full_like(y_raw, float("nan"))
     )
-    plot_overlay(axes[2], t, y_raw, summed, "FHR", f"sum of forecasts from steps {steps[:1]}..")
+    issued = ", ".join(str(s) for s in steps[:2]) + (", ..." if len(steps) > 2 else "")
+    plot_overlay(axes[2], t, y_raw, summed, "FHR", f"sum of forecasts issued at steps {issued}")
     axes[2].set_title("NaN-aware sum of the forecasts issued every 30 steps")
     s, _ = latent_z.shape
     plot_image(
