@@ -190,5 +190,6 @@ def test_initialization_forget_gate_and_orthogonal_weights():
         )
         w = getattr(lstm, f"weight_hh_l{layer}")  # (4h, h): orthonormal columns
         assert torch.allclose(w.T @ w, torch.eye(h), atol=1e-5)
+    assert not model.level_skip.weight.any() and not model.level_skip.bias.any()
     smoother = model.decoder.smoother.smooth.weight
     assert torch.allclose(smoother.sum(-1), torch.ones(smoother.shape[0]))

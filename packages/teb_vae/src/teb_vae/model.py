@@ -359,6 +359,9 @@ class SeqVaeTeb(nn.Module):
         # saved with the weights so a resumed run continues the annealing where it stopped.
         self.register_buffer("kld_step", torch.zeros((), dtype=torch.long))
         initialization(self)
+        # The skip starts at zero so an untrained model is the decoder alone.
+        nn.init.zeros_(self.level_skip.weight)
+        nn.init.zeros_(self.level_skip.bias)
 
     def encode(self, y_st: torch.Tensor, y_ph: torch.Tensor, x_ph: torch.Tensor) -> dict:
         """Encoders only: prior, posterior and z (sampled in training, the mean in eval)."""
