@@ -1,0 +1,118 @@
+"""The 4-panel forecast figure and the training callback that writes it.
+
+Panels (one sample, shared time axis in minutes): (1) normalised FHR and UP; (2) FHR with the
+mean forecast `mu_pr_means` and a +/- 2 std band from `log_var_means`; (3) FHR with the
+NaN-aware sum of the forecasts issued at steps 30, 60, ..., 270 (NaN where none covers a
+sample); (4) the latent z as an image (channels x time), any width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from sigshared.plotting import plot_band, plot_image, plot_overlay, save_figure, stacked_panels
+from sigshared.training import Callback
+from teb_vae.features.preprocess import FS
+from teb_vae.forecast import assemble_all, nan_sum
+from teb_vae.model import SeqVaeTeb
+
+SUM_STEPS = tuple(range(30, 300, 30))
+
+
+def plot_forecast_panels(
+    y_raw: torch.Tensor,
+    up_raw: torch.Tensor,
+    mu_pr_means: torch.Tensor,
+    log_var_means: torch.Tensor,
+    mu_pr: torch.Tensor,
+    latent_z: torch.Tensor,
+    path: str | Path,
+    sum_steps: Sequence[int] = SUM_STEPS,
+    title: str | None = None,
+) -> Path:
+    """One sample: y_raw, up_raw, mu_pr_means, log_var_means (N,); mu_pr (S, N); latent_z
+    (S, D). Writes a 4-panel PDF (or PNG) and closes the figure."""
+    n = y_raw.shape[-1]
+    t = torch.arange(n) / FS / 60.0
+    fig, axes = stacked_panels(4, xlabel="time (min)")
+    plot_overlay(axes[0], t, y_raw, up_raw, "FHR (normalised)", "UP (normalised)")
+    axes[0].set_title(title or "input signals")
+    axes[1].plot(t, y_raw.cpu(), color="#222222", label="FHR")
+    plot_band(axes[1], t, mu_pr_means, std=torch.exp(0.5 * log_var_means), label="mean forecast")
+    axes[1].legend(loc="upper right")
+    axes[1].set_title("mean of all forecasts covering each sample, ±2 std")
+    steps = [s for s in sum_steps if s < mu_pr.shape[0]]
+    summed = (
+        nan_sum(mu_pr[steps][None], dim=1)[0] if steps else torch.full_like(y_raw, float("nan"))
+    )
+    issued = ", ".join(str(s) for s in steps[:2]) + (", ..." if len(steps) > 2 else "")
+    plot_overlay(axes[2], t, y_raw, summed, "FHR", f"sum of forecasts issued at steps {issued}")
+    axes[2].set_title("NaN-aware sum of the forecasts issued every 30 steps")
+    s, _ = latent_z.shape
+    plot_image(
+        axes[3],
+        latent_z.T,
+        extent=(0, s * n / s / FS / 60.0, 0, latent_z.shape[1]),
+        cmap="viridis",
+        colorbar_label="z",
+        ylabel="latent channel",
+    )
+    axes[3].set_title("latent z")
+    return save_figure(fig, path)
+
+
+@torch.no_grad()
+def plot_sample(
+    model: SeqVaeTeb,
+    item: dict[str, torch.Tensor],
+    path: str | Path,
+    device: torch.device | str = "cpu",
+    title: str | None = None,
+) -> Path:
+    """Run the model on one dataset item and write its 4-panel figure."""
+    batch = {k: v[None].to(device) for k, v in item.items()}
+    out = model.predict_raw_signal(batch["x_ph"], batch["y_st"], batch["y_ph"])
+    n = batch["y_raw"].shape[-1]
+    asm = assemble_all(
+        out["raw_signal_mu"], out["raw_signal_logvar"], n, model.cfg.decimation_factor
+    )
+    return plot_forecast_panels(
+        batch["y_raw"][0].cpu(),
+        batch["up_raw"][0].cpu(),
+        asm["mu_pr_means"][0].cpu(),
+        asm["log_var_means"][0].cpu(),
+        asm["mu_pr"][0].cpu(),
+        out["z"][0].cpu(),
+        path,
+        title=title,
+    )
+
+
+class PlottingCallback(Callback):
+    """Every `every_epochs` validations and once at the end, plot one validation sample to
+    `run_dir/plots/forecast_epoch{E}.pdf` (and `forecast_final.pdf`)."""
+
+    def __init__(self, dataset, every_epochs: int = 5, sample_index: int = 0) -> None:
+        self.dataset = dataset
+        self.every = max(1, every_epochs)
+        self.index = min(sample_index, len(dataset) - 1)
+
+    def _plot(self, trainer, name: str) -> None:
+        model = trainer.eval_model
+        plot_sample(
+            model,
+            self.dataset[self.index],
+            trainer.run_dir / "plots" / name,
+            trainer.device,
+            title=f"step {trainer.step}",
+        )
+
+    def on_validation_end(self, trainer, metrics: dict[str, float]) -> None:
+        if trainer.epoch % self.every == 0:
+            self._plot(trainer, f"forecast_epoch{trainer.epoch:03d}.pdf")
+
+    def on_fit_end(self, trainer) -> None:
+        self._plot(trainer, "forecast_final.pdf")
