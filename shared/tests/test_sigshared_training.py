@@ -17,6 +17,7 @@ from sigshared.training import (
     TrainerConfig,
     load_checkpoint,
     save_checkpoint,
+    warmup_cosine,
 )
 
 
@@ -202,3 +203,14 @@ def test_ddp_gloo_two_processes(tmp_path):
     assert lines[0].split()[3] == "8" and lines[0].split()[5] == lines[1].split()[5]
     ckpts = sorted(p.name for p in Path(tmp_path / "run" / "checkpoints").iterdir())
     assert ckpts == ["best.pt", "last.pt"]
+
+
+def test_warmup_cosine_closed_form():
+    f = warmup_cosine(warmup=4, total=14, min_ratio=0.1)
+    assert [f(s) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert f(9) == pytest.approx(0.1 + 0.9 * 0.5)  # halfway through the cosine
+    assert f(14) == pytest.approx(0.1) and f(100) == pytest.approx(0.1)
+    no_warmup = warmup_cosine(0, 10)
+    assert no_warmup(0) == pytest.approx(1.0) and no_warmup(10) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="min_ratio"):
+        warmup_cosine(0, 10, min_ratio=2.0)

@@ -30,6 +30,7 @@ from sigshared.training import (
     save_config,
     seed_everything,
     select_device,
+    warmup_cosine,
 )
 
 
@@ -139,9 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     total = cfg.trainer.max_steps or cfg.trainer.max_epochs * math.ceil(
         len(train_set) / cfg.trainer.batch_size
     )
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, warmup_cosine(0, total))
     step_losses = StepLosses()
     trainer = Trainer(
         model,

@@ -10,6 +10,7 @@ from sigshared.training.config import (
 )
 from sigshared.training.distributed import DistributedContext, init_distributed
 from sigshared.training.ema import EMA, unwrap
+from sigshared.training.lr_schedules import warmup_cosine
 from sigshared.training.runtime import (
     create_run_dir,
     get_rng_state,
@@ -50,4 +51,5 @@ __all__ = [
     "select_device",
     "set_rng_state",
     "unwrap",
+    "warmup_cosine",
 ]

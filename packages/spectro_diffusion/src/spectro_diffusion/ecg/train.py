@@ -32,6 +32,7 @@ from sigshared.training import (
     save_config,
     seed_everything,
     select_device,
+    warmup_cosine,
 )
 from spectro_diffusion.ecg.config import EcgConfig, PrepareConfig, load_ecg_config
 from spectro_diffusion.ecg.data import (
@@ -161,18 +162,6 @@ def load_datasets(cfg: EcgConfig, resume_state: dict | None = None):
     return train, val, specs, stats, summary
 
 
-def lr_lambda(warmup: int, total: int, min_ratio: float):
-    """Linear warm-up over `warmup` steps, then cosine annealing to `min_ratio` at `total`."""
-
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return f
-
-
 def evaluate(
     model: torch.nn.Module,
     cfg: EcgConfig,
@@ -291,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     per_epoch = math.ceil(math.ceil(len(train) / tc.batch_size) / tc.grad_accum_steps)
     total = tc.max_steps if tc.max_steps is not None else tc.max_epochs * per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(t.warmup_steps, total, t.min_lr_ratio)
+        optimizer, warmup_cosine(t.warmup_steps, total, t.min_lr_ratio)
     )
     layout = JointLayout(specs["images"], specs["freq_embeddings"])
     loss_step = make_loss_step(make_schedule(cfg.diffusion), layout, cfg.diffusion, t, stats)

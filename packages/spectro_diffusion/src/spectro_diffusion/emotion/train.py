@@ -25,6 +25,7 @@ from sigshared.training import (
     save_config,
     seed_everything,
     select_device,
+    warmup_cosine,
 )
 from spectro_diffusion.emotion.audio import spectrograms_to_wavs
 from spectro_diffusion.emotion.config import EmotionConfig, load_emotion_config
@@ -34,18 +35,6 @@ from spectro_diffusion.emotion.model import build_model
 from spectro_diffusion.emotion.plots import spectrogram_sheet
 
 PACKAGE = "spectro_diffusion"
-
-
-def lr_lambda(warmup: int, total: int, min_ratio: float):
-    """Linear warm-up over `warmup` steps, then cosine decay to `min_ratio` at `total`."""
-
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return f
 
 
 def step_budget(cfg: EmotionConfig, train_size: int) -> int:
@@ -169,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     total = step_budget(cfg, len(data.splits["train"]))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lr_lambda(cfg.optim.warmup_steps, total, cfg.optim.min_lr_ratio)
+        optim, warmup_cosine(cfg.optim.warmup_steps, total, cfg.optim.min_lr_ratio)
     )
     extra_state = {
         "kind": "emotion-diffusion",
