@@ -60,6 +60,9 @@ def test_infer_end_to_end_with_report(tiny_run, stereo_wav, capsys):
     report = json.loads(out.with_suffix(".json").read_text())
     assert len(report["eq_bands"]) == 3 and report["eq_bands"][0]["kind"] == "low_shelf"
     assert report["after"]["true_peak_dbtp"] <= -1.0
+    capped = report["after"]["lufs"] < report["target_lufs"] - 0.1
+    assert report["ceiling_limited"] is capped
+    assert ("ceiling capped the gain" in capsys.readouterr().out) is capped
     assert out.with_suffix(".png").stat().st_size > 1000
     before = out.read_bytes()
     assert run(infer.main, [str(stereo_wav), "-o", str(out), "--checkpoint", ckpt]) == 2

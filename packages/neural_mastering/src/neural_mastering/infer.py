@@ -18,11 +18,15 @@ import numpy as np
 
 from neural_mastering.audio_io import load_audio, resample, write_audio
 from neural_mastering.mastering import finalize_level, master_track
+from neural_mastering.metrics import lufs
 from neural_mastering.model import PHASES
 from neural_mastering.modelio import load_model
 from neural_mastering.report import band_table, level_stats, plot_report
 from sigshared.cli import UserError, cli_entry, refuse_overwrite, require_file
 from sigshared.training import select_device
+
+# How far below the target loudness the output may land before it counts as capped (LU).
+LOUDNESS_TOLERANCE_LU = 0.1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +114,19 @@ def main(argv: list[str] | None = None) -> None:
         f"{out}: {duration:.1f} s, phase {cfg.model.phase}, output gain {gain_db:+.1f} dB, "
         f"{duration / elapsed:.1f}x real time"
     )
+    reached_lufs = lufs(y, sr)
+    ceiling_limited = bool(
+        args.target_lufs is not None
+        and np.isfinite(reached_lufs)
+        and reached_lufs < args.target_lufs - LOUDNESS_TOLERANCE_LU
+    )
+    if ceiling_limited:
+        # No limiter runs after the model, so a peaky master cannot reach the target safely.
+        print(
+            f"note: the output is {reached_lufs:.1f} LUFS, not {args.target_lufs:g}: the "
+            f"{args.ceiling:g} dBTP ceiling capped the gain (lower --target-lufs or raise "
+            "--ceiling)"
+        )
     if args.report:
         report = {
             "input": str(song),
@@ -120,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
             "eq_bands": band_table(track),
             "makeup_gain_db": float(track.params["makeup_db"]),
             "output_gain_db": gain_db,
+            "target_lufs": args.target_lufs,
+            "ceiling_dbtp": args.ceiling,
+            "ceiling_limited": ceiling_limited,
             "before": level_stats(x, sr),
             "after": level_stats(y, sr),
         }
