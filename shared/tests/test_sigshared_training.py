@@ -15,6 +15,7 @@ from sigshared.training import (
     NonFiniteLossError,
     Trainer,
     TrainerConfig,
+    apply_common_arguments,
     load_checkpoint,
     save_checkpoint,
     warmup_cosine,
@@ -214,3 +215,13 @@ def test_warmup_cosine_closed_form():
     assert no_warmup(0) == pytest.approx(1.0) and no_warmup(10) == pytest.approx(0.0)
     with pytest.raises(ValueError, match="min_ratio"):
         warmup_cosine(0, 10, min_ratio=2.0)
+
+
+def test_apply_common_arguments_seed_and_quiet():
+    import argparse
+
+    cfg = TrainerConfig(seed=42, progress=True)
+    apply_common_arguments(cfg, argparse.Namespace(seed=None, quiet=False))
+    assert cfg.seed == 42 and cfg.progress is True
+    apply_common_arguments(cfg, argparse.Namespace(seed=7, quiet=True))
+    assert cfg.seed == 7 and cfg.progress is False

@@ -27,6 +27,7 @@ from abr_diffusion.report import fit_normalisers, load_data, plot_intensity_seri
 from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
 from sigshared.training import (
     Trainer,
+    apply_common_arguments,
     config_to_dict,
     create_run_dir,
     load_checkpoint,
@@ -77,10 +78,7 @@ def resolve_config(args: argparse.Namespace) -> ABRConfig:
         cfg = load(args.config, args.overrides)
     if args.data:
         cfg.data.path = str(require_file(args.data, "data file"))
-    if args.seed is not None:
-        cfg.trainer.seed = args.seed
-    if args.quiet:
-        cfg.trainer.progress = False
+    apply_common_arguments(cfg.trainer, args)
     return cfg
 
 

@@ -25,6 +25,7 @@ from sigshared.plotting import new_figure, save_figure
 from sigshared.training import (
     Callback,
     Trainer,
+    apply_common_arguments,
     config_to_dict,
     create_run_dir,
     save_config,
@@ -112,11 +113,8 @@ def main(argv: list[str] | None = None) -> None:
         overrides += ["data.source=tracks", f"data.path={json.dumps(args.tracks)}"]
     if args.phase:
         overrides.append(f"model.phase={args.phase}")
-    if args.seed is not None:
-        overrides.append(f"trainer.seed={args.seed}")
-    if args.quiet:
-        overrides.append("trainer.progress=false")
     cfg = load(args.config, overrides)
+    apply_common_arguments(cfg.trainer, args)
     seed_everything(cfg.trainer.seed)
     device = select_device(args.device)
     resume = require_file(args.resume, "checkpoint to resume") if args.resume else None

@@ -12,6 +12,7 @@ import torch
 from sigshared.cli import UserError, add_common_arguments, cli_entry
 from sigshared.training import (
     Trainer,
+    apply_common_arguments,
     config_to_dict,
     create_run_dir,
     load_config,
@@ -71,10 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             "CPU); for the document's full model use --config default",
             flush=True,
         )
-    if args.seed is not None:
-        cfg.trainer.seed = args.seed
-    if args.quiet:
-        cfg.trainer.progress = False
+    apply_common_arguments(cfg.trainer, args)
     seed_everything(cfg.trainer.seed)
     device = select_device(args.device)
     ext = FeatureExtractor(cfg.features)

@@ -25,6 +25,7 @@ from sigshared.training.trainer import (
     NonFiniteLossError,
     Trainer,
     TrainerConfig,
+    apply_common_arguments,
 )
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "NonFiniteLossError",
     "Trainer",
     "TrainerConfig",
+    "apply_common_arguments",
     "available_configs",
     "config_to_dict",
     "create_run_dir",

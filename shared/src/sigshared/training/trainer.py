@@ -91,6 +91,15 @@ class TrainerConfig:
             )
 
 
+def apply_common_arguments(config: TrainerConfig, args: Any) -> None:
+    """Apply the `--seed` and `--quiet` flags of `sigshared.cli.add_common_arguments` to a
+    trainer config: a given seed replaces the config's, `--quiet` turns the progress bar off."""
+    if getattr(args, "seed", None) is not None:
+        config.seed = args.seed
+    if getattr(args, "quiet", False):
+        config.progress = False
+
+
 class NonFiniteLossError(RuntimeError):
     """Too many consecutive steps with a non-finite loss or gradient."""
 

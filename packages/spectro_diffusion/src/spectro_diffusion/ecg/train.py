@@ -26,6 +26,7 @@ import torch
 from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
 from sigshared.training import (
     Trainer,
+    apply_common_arguments,
     config_to_dict,
     create_run_dir,
     load_checkpoint,
@@ -244,10 +245,7 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     cfg = load_ecg_config(args.config, args.overrides)
-    if args.seed is not None:
-        cfg.trainer.seed = args.seed
-    if args.quiet:
-        cfg.trainer.progress = False
+    apply_common_arguments(cfg.trainer, args)
     seed_everything(cfg.trainer.seed)
     device = select_device(args.device)
     resume_state = None

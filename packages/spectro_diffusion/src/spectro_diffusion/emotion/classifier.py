@@ -28,7 +28,12 @@ from sigshared.training import (
     seed_everything,
     select_device,
 )
-from spectro_diffusion.emotion.config import ClassifierConfig, EmotionConfig, load_emotion_config
+from spectro_diffusion.emotion.config import (
+    ClassifierConfig,
+    EmotionConfig,
+    apply_cli_arguments,
+    load_emotion_config,
+)
 from spectro_diffusion.emotion.data import data_summary, prepare_data
 from spectro_diffusion.emotion.plots import confusion_figure
 from spectro_diffusion.unet import group_count
@@ -150,14 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     cfg = load_emotion_config(args.config, args.overrides)
-    if args.data is not None:
-        cfg.data.root = args.data
-    if args.corpus is not None:
-        cfg.data.corpus = args.corpus
-    if args.seed is not None:
-        cfg.trainer.seed = args.seed
-    if args.quiet:
-        cfg.trainer.progress = False
+    apply_cli_arguments(cfg, args)
     seed_everything(cfg.trainer.seed)
     device = select_device(args.device)
     run_dir = create_run_dir(f"{PACKAGE}-classifier", args.out, overwrite=args.overwrite)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sigshared.training import ConfigError, TrainerConfig, load_config
+from sigshared.training import ConfigError, TrainerConfig, apply_common_arguments, load_config
 from spectro_diffusion.emotion.features import MelSettings
 
 CONFIG_PACKAGE = "spectro_diffusion.emotion.configs"
@@ -112,3 +113,12 @@ def load_emotion_config(source: str | Path | dict | None, overrides=()) -> Emoti
     if cfg.data.corpus not in ("auto", "emodb", "ravdess"):
         raise ConfigError(f"data.corpus must be auto, emodb or ravdess, got {cfg.data.corpus!r}")
     return cfg
+
+
+def apply_cli_arguments(cfg: EmotionConfig, args: Any) -> None:
+    """Apply `--data`, `--corpus`, `--seed` and `--quiet` (the flags the emotion CLIs share)."""
+    if args.data is not None:
+        cfg.data.root = args.data
+    if args.corpus is not None:
+        cfg.data.corpus = args.corpus
+    apply_common_arguments(cfg.trainer, args)

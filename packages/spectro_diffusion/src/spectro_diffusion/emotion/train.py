@@ -28,7 +28,7 @@ from sigshared.training import (
     warmup_cosine,
 )
 from spectro_diffusion.emotion.audio import spectrograms_to_wavs
-from spectro_diffusion.emotion.config import EmotionConfig, load_emotion_config
+from spectro_diffusion.emotion.config import EmotionConfig, apply_cli_arguments, load_emotion_config
 from spectro_diffusion.emotion.data import data_summary, prepare_data
 from spectro_diffusion.emotion.diffusion import Generator, make_loss_step, make_schedule
 from spectro_diffusion.emotion.model import build_model
@@ -121,14 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_emotion_config(extra["config"], args.overrides)
     else:
         cfg = load_emotion_config(args.config, args.overrides)
-    if args.data is not None:
-        cfg.data.root = args.data
-    if args.corpus is not None:
-        cfg.data.corpus = args.corpus
-    if args.seed is not None:
-        cfg.trainer.seed = args.seed
-    if args.quiet:
-        cfg.trainer.progress = False
+    apply_cli_arguments(cfg, args)
     seed_everything(cfg.trainer.seed)
     device = select_device(args.device)
 
