@@ -97,6 +97,25 @@ def test_train_writes_the_run_folder(trained):
     assert (out / "plots" / "forecast_final.pdf").read_bytes()[:4] == b"%PDF"
 
 
+def test_resume_continues_steps_and_kl_annealing(trained, tmp_path):
+    import shutil
+
+    import torch
+
+    root, out = trained
+    resumed = tmp_path / "resumed"
+    shutil.copytree(out, resumed)
+    ckpt = resumed / "checkpoints" / "last.pt"
+    argv = ["--config", str(root / "tiny.yaml"), "--data", str(root / "data"), "--out"]
+    argv += [str(resumed), "--device", "cpu", "--quiet", "--set", "trainer.max_steps=4"]
+    assert run(train.main, [*argv, "--resume", str(ckpt)]) == 0
+    assert json.loads((resumed / "report.json").read_text())["steps"] == 4
+    state = torch.load(resumed / "checkpoints" / "last.pt", weights_only=True)
+    assert int(state["model"]["kld_step"]) == 4
+    original = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert int(original["model"]["kld_step"]) == 2
+
+
 def test_infer_all_steps_one_time_and_refusals(trained, tmp_path, capsys):
     root, out = trained
     ckpt = str(out / "checkpoints" / "last.pt")

@@ -10,8 +10,10 @@ from teb_vae.layers import (
     CausalResidualBlock,
     ChannelReductionBlock,
     FastTemporalSmoother,
+    LevelForecast,
     ResidualMLP,
     UpsamplingBlock,
+    causal_means,
     geometric_schedule,
 )
 from teb_vae.model import (
@@ -190,6 +192,43 @@ def test_initialization_forget_gate_and_orthogonal_weights():
         )
         w = getattr(lstm, f"weight_hh_l{layer}")  # (4h, h): orthonormal columns
         assert torch.allclose(w.T @ w, torch.eye(h), atol=1e-5)
-    assert not model.level_skip.weight.any() and not model.level_skip.bias.any()
+    level = model.level_forecast.linear
+    assert not level.weight.any() and not level.bias.any()
     smoother = model.decoder.smoother.smooth.weight
     assert torch.allclose(smoother.sum(-1), torch.ones(smoother.shape[0]))
+
+
+def test_causal_means_match_a_hand_computation():
+    x = torch.tensor([[[1.0, 2.0, 3.0, 4.0, 5.0]]])
+    out = causal_means(x, [1, 2, 4])
+    expected = torch.tensor(
+        [[[1, 2, 3, 4, 5], [1, 1.5, 2.5, 3.5, 4.5], [1, 1.5, 2, 2.5, 3.5]]], dtype=torch.float32
+    )
+    assert torch.allclose(out, expected)
+
+
+def test_level_forecast_is_causal_and_matches_single_step_prediction():
+    torch.manual_seed(3)
+    level = LevelForecast(6, 48, [1, 3, 8])
+    torch.nn.init.normal_(level.linear.weight)
+    x = torch.randn(2, 6, 30)
+    out = level(x)
+    assert out.shape == (2, 30, 48)
+    changed = level(_perturb_after(x, 12))
+    assert torch.allclose(out[:, :13], changed[:, :13])
+    assert not torch.allclose(out[:, 13:], changed[:, 13:])
+    # 3 knots (one per 16 samples) at 0, 23.5 and 47, linear in between: no curvature inside
+    # a segment, a kink at the middle knot
+    second = out[..., 2:] - 2 * out[..., 1:-1] + out[..., :-2]
+    assert torch.allclose(second[..., :22], torch.zeros(()), atol=1e-5)
+    assert torch.allclose(second[..., 24:], torch.zeros(()), atol=1e-5)
+    assert second[..., 22:24].abs().max() > 1e-3
+
+    model = SeqVaeTeb(tiny_config()).eval()
+    torch.nn.init.normal_(model.level_forecast.linear.weight, std=0.3)
+    s = torch.randn(1, 6, 40)
+    full = model.predict_raw_signal(s, s, s)["raw_signal_mu"]
+    i = 17
+    one = model.predict_single_timestep(s, s, s, (i + 1) * 4 - 1, raw_signal_length=160)
+    assert one["decimated_timestep"] == i
+    assert torch.allclose(one["raw_signal_mu"], full[:, i], atol=1e-5)

@@ -7,10 +7,12 @@ Flow (shapes at the defaults; B batch, S = 300 feature steps, H = 480 forecast s
     (mu_x, c) --ConditionalEncoder--> q(z|x,y) = N(mu_post, exp(logvar_post)), z (B, S, 16)
     z --Decoder--> raw_signal_mu, raw_signal_logvar (B, S, H): step i forecasts raw samples
         (i+1)*T .. (i+1)*T + H - 1 (T = decimation factor), see teb_vae.forecast.
-    plus a level skip: a linear map of the target features at step i (B, 76) to one offset
-        added to all H means of step i. Not in the design document: it gives the decoder the
-        current FHR level (the scattering S0 channel) directly instead of through the LSTMs and
-        the KL-regularised latent, which short trainings otherwise fail to learn.
+    plus a level forecast (`LevelForecast`): a linear map of trailing means (over 1 to 120
+        steps) of the order-0 channels of y_st (the local FHR level, S0) and x_ph (the local UP
+        level) at step i to a smooth H-sample curve added to the means of step i. Not in the
+        design document: it hands the decoder the FHR level at several time scales directly
+        instead of through the LSTMs and the KL-regularised latent, which short trainings
+        otherwise fail to learn, so the VAE models the departures from it.
 Every encoder is causal along S (causal convolutions, unidirectional LSTMs, causal channel
 attention), and the decoder works on each step independently, so outputs at step t depend on
 inputs at steps <= t only.
@@ -28,6 +30,7 @@ from teb_vae.layers import (
     CausalResidualBlock,
     ChannelReductionBlock,
     FastTemporalSmoother,
+    LevelForecast,
     ResidualMLP,
     UpsamplingBlock,
     geometric_schedule,
@@ -101,6 +104,7 @@ class ModelConfig:
     kld_beta: float = 1.0
     kld_warmup_steps: int = 0
     warmup_period: int = 30
+    level_windows: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 15, 30, 60, 120])
     source: SourceEncoderConfig = field(default_factory=SourceEncoderConfig)
     target: TargetEncoderConfig = field(default_factory=TargetEncoderConfig)
     conditional: ConditionalEncoderConfig = field(default_factory=ConditionalEncoderConfig)
@@ -354,14 +358,11 @@ class SeqVaeTeb(nn.Module):
             cfg.latent_dim_source, cfg.latent_dim_target, cfg.latent_dim_z, cfg.conditional
         )
         self.decoder = Decoder(cfg.latent_dim_z, cfg.horizon, cfg.decoder)
-        self.level_skip = nn.Linear(cfg.input_channels, 1)
+        self.level_forecast = LevelForecast(2, cfg.horizon, cfg.level_windows)
         # Optimizer steps seen by compute_loss in training mode: drives the KL warm-up and is
         # saved with the weights so a resumed run continues the annealing where it stopped.
         self.register_buffer("kld_step", torch.zeros((), dtype=torch.long))
         initialization(self)
-        # The skip starts at zero so an untrained model is the decoder alone.
-        nn.init.zeros_(self.level_skip.weight)
-        nn.init.zeros_(self.level_skip.bias)
 
     def encode(self, y_st: torch.Tensor, y_ph: torch.Tensor, x_ph: torch.Tensor) -> dict:
         """Encoders only: prior, posterior and z (sampled in training, the mean in eval)."""
@@ -403,14 +404,18 @@ class SeqVaeTeb(nn.Module):
         out = self.encode(y_st, y_ph, x_ph)
         if steps is None:
             steps = torch.arange(y_st.shape[-1], device=y_st.device)
-        out.update(self._decode(out["z"][:, steps], y_st[..., steps]))
+        out.update(self._decode(out["z"][:, steps], self.level(y_st, x_ph)[:, steps]))
         out["steps"] = steps
         return out
 
-    def _decode(self, z: torch.Tensor, y_st: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Decoder output for z (B, S', latent) plus the level skip of y_st (B, C, S')."""
+    def level(self, y_st: torch.Tensor, x_ph: torch.Tensor) -> torch.Tensor:
+        """Level forecast (B, S, H) from the order-0 channels of y_st and x_ph (B, C, S)."""
+        return self.level_forecast(torch.cat([y_st[:, :1], x_ph[:, :1]], dim=1))
+
+    def _decode(self, z: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Decoder output for z (B, S', latent) plus the level forecast (B, S', H)."""
         dec = self.decoder(z)
-        dec["raw_signal_mu"] = dec["raw_signal_mu"] + self.level_skip(y_st.transpose(1, 2))
+        dec["raw_signal_mu"] = dec["raw_signal_mu"] + level
         return dec
 
     def kld_weight(self) -> float:
@@ -496,7 +501,7 @@ class SeqVaeTeb(nn.Module):
         self.eval()
         enc = self.encode(y_st[..., : i + 1], y_ph[..., : i + 1], x_ph[..., : i + 1])
         z = enc["z"][:, i : i + 1]
-        dec = self._decode(z, y_st[..., i : i + 1])
+        dec = self._decode(z, self.level(y_st[..., : i + 1], x_ph[..., : i + 1])[:, i : i + 1])
         self.train(was)
         return {
             "raw_signal_mu": dec["raw_signal_mu"][:, 0],
