@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg: RunConfig = load_config(RunConfig, args.config, args.overrides, package=PACKAGE_CONFIGS)
     if args.config == "demo":
         print(
-            "teb-train: demo config (small model, synthetic CTG, about 10 minutes on a 2-core "
+            "teb-train: demo config (small model, synthetic CTG, about 5 minutes on a 2-core "
             "CPU); for the document's full model use --config default",
             flush=True,
         )
