@@ -127,30 +127,53 @@ def band_coefficients(
     return b, a
 
 
+def _biquad_parts(
+    b: torch.Tensor, a: torch.Tensor, half_sin2: torch.Tensor, sin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real and imaginary parts of biquads (..., 3) at the grid given by sin^2(w/2), sin(w).
+
+    N(e^jw) e^jw = p1 + (p0 + p2) cos w + j (p0 - p2) sin w, and with cos w = 1 - 2 sin^2(w/2)
+    the real part is (p0 + p1 + p2) - 2 (p0 + p2) sin^2(w/2): near w = 0, where a low band's
+    p0 + p1 + p2 is tiny, it is not the difference of two large numbers (in float32 the cos
+    form loses tenths of a dB there). The common factor e^jw cancels in N / D.
+    """
+    b, a = b[..., None], a[..., None]
+    nr = torch.addcmul(b.sum(-2), b[..., 0, :] + b[..., 2, :], half_sin2, value=-2)
+    ni = (b[..., 0, :] - b[..., 2, :]) * sin
+    dr = torch.addcmul(a.sum(-2), a[..., 0, :] + a[..., 2, :], half_sin2, value=-2)
+    di = (a[..., 0, :] - a[..., 2, :]) * sin
+    inv = 1 / torch.addcmul(dr * dr, di, di)
+    # N / D = N conj(D) / |D|^2
+    return torch.addcmul(nr * dr, ni, di) * inv, torch.addcmul(ni * dr, nr, di, value=-1) * inv
+
+
+def _grid(omega: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    omega = omega.to(dtype)
+    return torch.sin(omega / 2) ** 2, torch.sin(omega)
+
+
 def biquad_response(b: torch.Tensor, a: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
     """Complex response H(e^{j w}) of biquads (..., 3) at angular frequencies w (F,) rad/sample.
 
-    Returns (..., F) complex. H = (b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2), z = e^{jw}.
-    Numerator and denominator are evaluated in real arithmetic (cos / sin of w and 2w), which
-    is several times faster than complex powers on long FFT grids.
+    Returns (..., F) complex. H = (b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2), z = e^{jw},
+    evaluated in real arithmetic (see `_biquad_parts`).
     """
-    omega = omega.to(b.dtype)
-    c1, s1, c2, s2 = torch.cos(omega), torch.sin(omega), torch.cos(2 * omega), torch.sin(2 * omega)
-
-    def poly(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        p0, p1, p2 = (p[..., i : i + 1] for i in range(3))
-        return p0 + p1 * c1 + p2 * c2, -(p1 * s1 + p2 * s2)
-
-    nr, ni = poly(b)
-    dr, di = poly(a.to(b.dtype))
-    den = dr * dr + di * di
-    # N / D = N conj(D) / |D|^2
-    return torch.complex((nr * dr + ni * di) / den, (ni * dr - nr * di) / den)
+    return torch.complex(*_biquad_parts(b, a.to(b.dtype), *_grid(omega, b.dtype)))
 
 
 def cascade_response(b: torch.Tensor, a: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
-    """Response of a cascade of K biquads (..., K, 3) at w (F,): product over bands, (..., F)."""
-    return biquad_response(b, a, omega).prod(dim=-2)
+    """Response of a cascade of K biquads (..., K, 3) at w (F,): product over bands, (..., F).
+
+    The product is accumulated band by band in real arithmetic, so no (..., K, F) tensor is
+    formed: a few passes over (..., F) per band.
+    """
+    grid = _grid(omega, b.dtype)
+    a = a.to(b.dtype)
+    hr, hi = _biquad_parts(b[..., 0, :], a[..., 0, :], *grid)
+    for k in range(1, b.shape[-2]):
+        rr, ri = _biquad_parts(b[..., k, :], a[..., k, :], *grid)
+        hr, hi = torch.addcmul(hr * rr, hi, ri, value=-1), torch.addcmul(hr * ri, hi, rr)
+    return torch.complex(hr, hi)
 
 
 def magnitude_db(
