@@ -110,8 +110,8 @@ def bench_eq(batch: int = 8, bands: int = 5, seconds: float = 5.0) -> dict[str, 
             rows.append(y)
         (torch.stack(rows)[:, None] * w).sum().backward()
 
-    fwd = best_of(lambda: fft_path(False), 3), best_of(loop_forward, 3)
-    both = best_of(lambda: fft_path(True), 3), best_of(loop_backward, 3)
+    fwd = best_of(lambda: fft_path(False), 7), best_of(loop_forward, 7)
+    both = best_of(lambda: fft_path(True), 7), best_of(loop_backward, 7)
     return {
         "forward_fft_s": fwd[0],
         "forward_loop_s": fwd[1],

@@ -150,3 +150,17 @@ def test_float32_response_of_low_bands_matches_float64():
     assert single.dtype == torch.float32
     err_db = 20 * torch.log10(single.double() / double)
     assert float(err_db.abs().max()) < 1e-3
+
+
+def test_cascade_response_gradient_matches_finite_differences():
+    g = torch.Generator().manual_seed(4)
+    freq = 100 * 50 ** torch.rand(2, 3, generator=g, dtype=torch.float64)
+    gain = 12 * (torch.rand(2, 3, generator=g, dtype=torch.float64) - 0.5)
+    q = 0.5 + 3 * torch.rand(2, 3, generator=g, dtype=torch.float64)
+    b, a = band_coefficients(freq, gain, q, SR)
+    omega = torch.linspace(0, math.pi, 40, dtype=torch.float64)
+    b, a = b.detach().requires_grad_(True), a.detach().requires_grad_(True)
+    assert torch.autograd.gradcheck(cascade_response, (b, a, omega))
+    # One cascade shared by a batch (broadcast), as the loudness meter uses it.
+    a_shared = a[0].detach().requires_grad_(True)
+    assert torch.autograd.gradcheck(cascade_response, (b, a_shared, omega))

@@ -152,28 +152,69 @@ def _grid(omega: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.
     return torch.sin(omega / 2) ** 2, torch.sin(omega)
 
 
-def biquad_response(b: torch.Tensor, a: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
-    """Complex response H(e^{j w}) of biquads (..., 3) at angular frequencies w (F,) rad/sample.
+def _sum_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Sum a broadcast gradient back to the shape of the input it belongs to."""
+    while grad.dim() > len(shape):
+        grad = grad.sum(0)
+    for d, n in enumerate(shape):
+        if n == 1 and grad.shape[d] != 1:
+            grad = grad.sum(d, keepdim=True)
+    return grad
 
-    Returns (..., F) complex. H = (b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2), z = e^{jw},
-    evaluated in real arithmetic (see `_biquad_parts`).
+
+class _CascadeResponse(torch.autograd.Function):
+    """H = prod_k N_k / D_k on the grid, with a hand-written backward.
+
+    Autograd through the forward's dozens of (..., F) operations per band costs several times
+    the forward; the closed form needs a few. For a real loss with gradient g = dL/dH (torch's
+    convention for complex tensors), dL/dtheta = Re(conj(g) dH/dtheta), and
+    dH/db_ki = (H / N_k) e^{-j i w}, dH/da_ki = -(H / D_k) e^{-j i w}. With N' = N e^{jw} (the
+    form `_biquad_parts` evaluates) and Q = conj(g) H / N': dL/db_ki = Re(Q e^{j (1 - i) w})
+    summed over the grid, i.e. [sum(Qr cos - Qi sin), sum(Qr), sum(Qr cos + Qi sin)].
     """
-    return torch.complex(*_biquad_parts(b, a.to(b.dtype), *_grid(omega, b.dtype)))
+
+    @staticmethod
+    def forward(ctx, b, a, half_sin2, sin):
+        hr, hi = _biquad_parts(b[..., 0, :], a[..., 0, :], half_sin2, sin)
+        for k in range(1, b.shape[-2]):
+            rr, ri = _biquad_parts(b[..., k, :], a[..., k, :], half_sin2, sin)
+            hr, hi = torch.addcmul(hr * rr, hi, ri, value=-1), torch.addcmul(hr * ri, hi, rr)
+        h = torch.complex(hr, hi)
+        ctx.save_for_backward(b, a, half_sin2, sin, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad):
+        b, a, half_sin2, sin, h = ctx.saved_tensors
+        p = grad.conj() * h
+        pr, pi = p.real, p.imag
+        cos = 1 - 2 * half_sin2
+
+        def coefficient_grads(poly: torch.Tensor) -> torch.Tensor:
+            rows = []
+            for k in range(poly.shape[-2]):
+                q = poly[..., k, :, None]
+                re = torch.addcmul(q.sum(-2), q[..., 0, :] + q[..., 2, :], half_sin2, value=-2)
+                im = (q[..., 0, :] - q[..., 2, :]) * sin
+                inv = 1 / torch.addcmul(re * re, im, im)
+                qr = torch.addcmul(pr * re, pi, im) * inv
+                qi = torch.addcmul(pi * re, pr, im, value=-1) * inv
+                qc, qs = (qr * cos).sum(-1), (qi * sin).sum(-1)
+                rows.append(torch.stack([qc - qs, qr.sum(-1), qc + qs], dim=-1))
+            return torch.stack(rows, dim=-2)
+
+        gb = _sum_to(coefficient_grads(b), b.shape) if ctx.needs_input_grad[0] else None
+        ga = _sum_to(-coefficient_grads(a), a.shape) if ctx.needs_input_grad[1] else None
+        return gb, ga, None, None
 
 
 def cascade_response(b: torch.Tensor, a: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
     """Response of a cascade of K biquads (..., K, 3) at w (F,): product over bands, (..., F).
 
     The product is accumulated band by band in real arithmetic, so no (..., K, F) tensor is
-    formed: a few passes over (..., F) per band.
+    formed, and the gradient to b and a is computed in closed form (see `_CascadeResponse`).
     """
-    grid = _grid(omega, b.dtype)
-    a = a.to(b.dtype)
-    hr, hi = _biquad_parts(b[..., 0, :], a[..., 0, :], *grid)
-    for k in range(1, b.shape[-2]):
-        rr, ri = _biquad_parts(b[..., k, :], a[..., k, :], *grid)
-        hr, hi = torch.addcmul(hr * rr, hi, ri, value=-1), torch.addcmul(hr * ri, hi, rr)
-    return torch.complex(hr, hi)
+    return _CascadeResponse.apply(b, a.to(b.dtype), *_grid(omega, b.dtype))
 
 
 def magnitude_db(
