@@ -5,14 +5,17 @@ Run from the workspace root:
     OMP_NUM_THREADS=2 uv run python packages/neural_mastering/benchmarks/bench_mastering.py
 
 1. Real-time factor (audio seconds per wall-clock second) of the `mastering-infer` pipeline
-   (resampling, whole-track latent, IIR EQ, chunked residual, loudness + true-peak gain) on a
-   3-minute stereo 44.1 kHz synthetic track, per phase. Phase 1B uses the shipped checkpoint;
-   1A and 1C use the same architecture with fresh weights (speed does not depend on them).
-2. EQ application on one batch (8 items x 5 s, 5 bands): the FFT-grid path (batched and
-   differentiable) against a loop over items and bands of time-domain IIR filtering, the
-   document's per-item per-band approach. torchaudio (the document's lfilter) has no build for
-   this torch, so the loop uses scipy.signal.lfilter: compiled C and forward-only, the fastest
-   loop there is, hence a conservative ratio. Both in one run.
+   at the model rate (latent, IIR EQ, chunked residual, loudness + true-peak gain) on a
+   3-minute stereo 44.1 kHz synthetic track, per phase, with the default latent from 60 s of
+   excerpts; phase 1A also with the latent from every sample (`--latent-s 0`). Phase 1B uses
+   the shipped checkpoint; 1A and 1C the same architecture with fresh weights (speed does not
+   depend on them).
+2. EQ on one batch (8 items x 5 s, 5 bands), from the band parameters: the FFT-grid path
+   (batched) against a loop over items and bands of time-domain IIR filtering, the document's
+   per-item per-band approach. Forward only, the loop is scipy.signal.lfilter (compiled C, the
+   fastest loop there is). Forward + backward (what a training step needs), the loop is
+   `dsp.iir.lfilter_biquad`, the same recursion with its adjoint gradient, standing in for
+   torchaudio's lfilter (no build for this torch). Both paths in one run.
 3. Training steps per second of the demo config (phase 1B, batch 4 x 0.6 s).
 Prints a table and writes JSON (--json).
 """
@@ -30,6 +33,7 @@ import torch
 
 from neural_mastering.config import load
 from neural_mastering.dsp.eq import apply_eq_fft, band_coefficients
+from neural_mastering.dsp.iir import lfilter_biquad
 from neural_mastering.losses import MasteringLoss
 from neural_mastering.mastering import finalize_level, master_track
 from neural_mastering.model import MasteringModel
@@ -53,17 +57,22 @@ def bench_inference(seconds: float) -> dict[str, float]:
     x = np.stack([song, np.roll(song, 441)])
     shipped, cfg = load_model()
     rtf = {}
-    for phase in ("1A", "1B", "1C"):
+    for name, phase, latent_s in (
+        ("1A", "1A", 60.0),
+        ("1A (--latent-s 0)", "1A", None),
+        ("1B", "1B", 60.0),
+        ("1C", "1C", 60.0),
+    ):
         if phase == cfg.model.phase:
             model = shipped
         else:
             model = MasteringModel(load("demo", [f"model.phase={phase}"]).model).eval()
 
-        def run(model=model):
-            y = master_track(model, x).audio
+        def run(model=model, latent_s=latent_s):
+            y = master_track(model, x, latent_s=latent_s).audio
             finalize_level(y, SR, -14.0, -1.0)
 
-        rtf[phase] = seconds / best_of(run, 1)
+        rtf[name] = seconds / best_of(run, 2 if phase == "1A" else 1)
     return rtf
 
 
@@ -73,22 +82,44 @@ def bench_eq(batch: int = 8, bands: int = 5, seconds: float = 5.0) -> dict[str, 
     gain = (torch.rand(batch, bands, generator=g) - 0.5) * 24
     q = 0.5 + 4.5 * torch.rand(batch, bands, generator=g)
     x = torch.randn(batch, 1, int(seconds * SR), generator=g)
-    b, a = band_coefficients(freq, gain, q, SR)
+    w = torch.randn(batch, 1, int(seconds * SR), generator=g)
 
-    def fft_path():
-        bb, aa = band_coefficients(freq, gain, q, SR)
-        apply_eq_fft(x, bb, aa)
+    def fft_path(backward: bool):
+        params = [p.clone().requires_grad_(backward) for p in (freq, gain, q)]
+        y = apply_eq_fft(x, *band_coefficients(*params, SR))
+        if backward:
+            (y * w).sum().backward()
 
-    xn, bn, an = x.numpy().astype(np.float64), b.double().numpy(), a.double().numpy()
-
-    def loop_path():
+    def loop_forward():
+        b, a = (t.double().numpy() for t in band_coefficients(freq, gain, q, SR))
+        xn = x.double().numpy()
         for i in range(batch):
             y = xn[i, 0]
             for k in range(bands):
-                y = scipy.signal.lfilter(bn[i, k], an[i, k], y)
+                y = scipy.signal.lfilter(b[i, k], a[i, k], y)
 
-    t_fft, t_loop = best_of(fft_path, 3), best_of(loop_path, 3)
-    return {"fft_s": t_fft, "loop_s": t_loop, "speedup": t_loop / t_fft}
+    def loop_backward():
+        # float64, as in loop_forward: a recursion with poles near z = 1 needs it.
+        params = [p.double().requires_grad_(True) for p in (freq, gain, q)]
+        b, a = band_coefficients(*params, SR)
+        rows = []
+        for i in range(batch):
+            y = x[i, 0].double()
+            for k in range(bands):
+                y = lfilter_biquad(y, b[i, k], a[i, k])
+            rows.append(y)
+        (torch.stack(rows)[:, None] * w).sum().backward()
+
+    fwd = best_of(lambda: fft_path(False), 7), best_of(loop_forward, 7)
+    both = best_of(lambda: fft_path(True), 7), best_of(loop_backward, 7)
+    return {
+        "forward_fft_s": fwd[0],
+        "forward_loop_s": fwd[1],
+        "forward_speedup": fwd[1] / fwd[0],
+        "train_fft_s": both[0],
+        "train_loop_s": both[1],
+        "train_speedup": both[1] / both[0],
+    }
 
 
 def bench_training(steps: int = 5) -> float:
@@ -127,14 +158,15 @@ def main() -> None:
         "train_steps_per_s": bench_training(),
     }
     print(f"threads: {results['threads']}")
-    print(f"{'measure':<44}{'value':>12}")
+    print(f"{'measure':<52}{'value':>12}")
     for phase, v in results["realtime_factor"].items():
-        print(f"{'infer real-time factor, phase ' + phase:<44}{v:>11.1f}x")
+        print(f"{'infer real-time factor, ' + phase:<52}{v:>11.1f}x")
     eq = results["eq"]
-    print(f"{'EQ FFT path, 8 x 5 s x 5 bands (s)':<44}{eq['fft_s']:>12.4f}")
-    print(f"{'EQ per-item per-band IIR loop (s)':<44}{eq['loop_s']:>12.4f}")
-    print(f"{'EQ speed-up (loop / FFT)':<44}{eq['speedup']:>11.1f}x")
-    print(f"{'training steps/s (demo config)':<44}{results['train_steps_per_s']:>12.3f}")
+    for kind, label in (("forward", "forward"), ("train", "forward + backward")):
+        print(f"{'EQ 8 x 5 s x 5 bands, ' + label + ', FFT (s)':<52}{eq[kind + '_fft_s']:>12.4f}")
+        print(f"{'  per-item per-band IIR loop (s)':<52}{eq[kind + '_loop_s']:>12.4f}")
+        print(f"{'  speed-up (loop / FFT)':<52}{eq[kind + '_speedup']:>11.1f}x")
+    print(f"{'training steps/s (demo config)':<52}{results['train_steps_per_s']:>12.3f}")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

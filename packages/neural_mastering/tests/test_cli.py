@@ -109,6 +109,10 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys):
         stem = path.with_name(f"{path.stem}_mastered")
         assert not any(stem.with_suffix(s).exists() for s in (".wav", ".json", ".png"))
     assert run(infer.main, [str(tmp_path / "missing.wav")]) == 2
+    song = tmp_path / "fine.wav"
+    sf.write(song, np.zeros((4410, 1), np.float32), 44100)
+    assert run(infer.main, [str(song), "--latent-s", "-1"]) == 2
+    assert "--latent-s must be >= 0" in capsys.readouterr().err
 
 
 def test_eval_scores_model_and_both_baselines(tiny_run, tmp_path, capsys):

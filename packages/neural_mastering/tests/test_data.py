@@ -87,3 +87,20 @@ def test_tracks_folder_gives_self_supervised_pairs(tmp_path):
     item = ds[0]
     assert item["input"].shape == (1, SR // 2)
     assert not np.allclose(item["input"].numpy(), item["target"].numpy())
+
+
+def test_held_out_test_songs_are_not_training_songs():
+    from neural_mastering.config import load
+    from neural_mastering.evaluate import TEST_SEED
+
+    d = load("demo").data
+    train = SyntheticPairs(d.train_items, d.crop_s, SR, d.seed)
+    val = SyntheticPairs(d.val_items, d.crop_s, SR, d.seed + 1)
+    seen = {train.song_seed(i) for i in range(len(train))} | {
+        val.song_seed(i) for i in range(len(val))
+    }
+    assert len(seen) == len(train) + len(val)  # distinct songs per item
+    # mastering-eval's songs are synth_song(TEST_SEED + i) and its chains use the stream
+    # [TEST_SEED, i]; training chains use [data.seed (+1), index].
+    assert seen.isdisjoint(range(TEST_SEED, TEST_SEED + 10_000))
+    assert TEST_SEED not in (d.seed, d.seed + 1)

@@ -9,6 +9,7 @@ import torch
 from neural_mastering.dsp.loudness import (
     integrated_loudness,
     k_weighting_coefficients,
+    oversample,
     true_peak_db,
 )
 from neural_mastering.dsp.weighting import a_weighting_db
@@ -77,6 +78,29 @@ def test_true_peak_finds_inter_sample_peaks():
     assert float(true_peak_db(x)) == pytest.approx(0.0, abs=0.1)
     y = 0.5 * torch.sin(2 * math.pi * 997 * n / sr)
     assert float(true_peak_db(y)) == pytest.approx(20 * math.log10(0.5), abs=0.05)
+
+
+def test_measuring_iir_and_differentiable_fft_k_weighting_agree():
+    x = torch.from_numpy(_music(44100, 2))
+    measured = float(integrated_loudness(x, 44100))
+    with_grad = integrated_loudness(x.clone().requires_grad_(True), 44100)
+    assert with_grad.requires_grad  # the FFT-grid path ran
+    assert measured == pytest.approx(float(with_grad.detach()), abs=1e-3)
+
+
+@pytest.mark.parametrize("block, group", [(1024, 64), (64, 1), (1000, 3)])
+def test_pruned_true_peak_equals_full_oversampling(block, group):
+    n = torch.arange(5001, dtype=torch.float32)
+    quiet_then_loud = torch.from_numpy(_music(44100, 2)[:, :30001]).float()
+    signals = [
+        torch.sin(2 * math.pi * n / 4 + math.pi / 4)[None],  # peaks between samples
+        torch.randn(2, 3001, generator=torch.Generator().manual_seed(0)).clamp(-2, 2),
+        quiet_then_loud,
+    ]
+    for x in signals:
+        full = torch.maximum(oversample(x[None]).abs().max(), x.abs().max())
+        got = true_peak_db(x, block=block, group=group)
+        assert float(got) == pytest.approx(20 * math.log10(float(full)), abs=1e-4)
 
 
 def test_a_weighting_matches_iec_table():

@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from neural_mastering.mastering import finalize_level, master_track
+from neural_mastering.dsp.eq import magnitude_db
+from neural_mastering.mastering import finalize_level, latent_spans, master_track, track_latent
 from neural_mastering.metrics import lufs, true_peak
+from neural_mastering.modelio import load_model
+from neural_mastering.synthetic import synth_song
 
 
 @pytest.mark.parametrize("phase", ["1A", "1B"])
@@ -51,3 +54,32 @@ def test_loudness_target_is_met_when_the_ceiling_allows():
 def test_silence_stays_silent():
     y, gain = finalize_level(np.zeros((2, 44100), np.float32), 44100, -14.0, -1.0)
     assert gain == 0.0 and not y.any()
+
+
+def test_latent_spans_cover_short_tracks_and_sample_long_ones_evenly():
+    sr, chunk = 1000, 10_000
+    whole = latent_spans(25_000, sr, chunk, latent_s=60.0)
+    assert [(r.start, r.stop) for r in whole] == [(0, 10_000), (10_000, 20_000), (20_000, 25_000)]
+    assert latent_spans(25_000, sr, chunk, None) == whole
+    spans = latent_spans(180_000, sr, chunk, latent_s=60.0)
+    assert len(spans) == 30 and sum(len(r) for r in spans) == 60_000
+    assert spans[0].start == 0 and spans[-1].stop == 180_000
+    gaps = np.diff([r.start for r in spans])
+    assert gaps.max() - gaps.min() <= 1  # evenly spaced
+
+
+def test_excerpt_latent_keeps_the_shipped_models_eq_within_tolerance():
+    # The documented tolerance of hearing a third of a long song: the EQ curve (without the
+    # make-up gain, which loudness normalisation overrides) moves by less than 0.25 dB.
+    model, cfg = load_model()
+    sr = cfg.model.sample_rate
+    x = synth_song(1, 45.0, sr)[None]
+    f = torch.logspace(np.log10(20), np.log10(20000), 200)
+    curves = []
+    for latent_s in (None, 15.0):
+        z = track_latent(model.eval(), x, 10 * sr, torch.device("cpu"), latent_s)
+        with torch.no_grad():
+            b, a = model.eq_coefficients(model.eq(z))
+        curves.append(magnitude_db(b[0], a[0], f, sr))
+    difference = float((curves[0] - curves[1]).abs().max())
+    assert 0 < difference < 0.25  # > 0: the excerpts really were a sample

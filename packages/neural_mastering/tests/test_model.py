@@ -81,3 +81,22 @@ def test_gradient_reaches_encoder_through_eq_and_residual(tiny_model):
     assert model.encoder.stem[0].weight.grad.abs().sum() > 0
     assert model.eq.freq_head.weight.grad.abs().sum() > 0
     assert model.eq.band_selector[0].weight.grad.abs().sum() > 0
+
+
+def test_batchnorm_recalibration_averages_fresh_statistics_over_batches(tiny_model):
+    from neural_mastering.data import SyntheticPairs
+    from neural_mastering.train import recalibrate_batchnorm
+
+    model = tiny_model("1A")
+    first = model.encoder.stem[1]
+    first.running_mean.fill_(100.0)  # stale statistics must not survive
+    seen = []
+    hook = first.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach()))
+    data = SyntheticPairs(6, 0.2, 44100, seed=3)
+    recalibrate_batchnorm(model, data, batch_size=2, batches=3, device=torch.device("cpu"))
+    hook.remove()
+    assert len(seen) == 3 and not model.training and first.momentum == 0.1
+    means = torch.stack([s.mean(dim=(0, 2)) for s in seen]).mean(0)
+    variances = torch.stack([s.var(dim=(0, 2)) for s in seen]).mean(0)  # unbiased, as BN keeps
+    torch.testing.assert_close(first.running_mean, means, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(first.running_var, variances, rtol=1e-4, atol=1e-6)

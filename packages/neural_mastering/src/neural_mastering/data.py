@@ -78,9 +78,13 @@ class _SelfSupervised(Dataset, ABC):
 class SyntheticPairs(_SelfSupervised):
     """De-mastered crops of built-in synthetic songs (one song per index, seeded)."""
 
+    def song_seed(self, index: int) -> int:
+        """The `synth_song` seed of item `index` (its own stream, apart from crop and chain)."""
+        return int(np.random.default_rng([self.seed, index, 0]).integers(2**31))
+
     def track(self, index: int, rng: np.random.Generator) -> np.ndarray:
-        song_seed = int(rng.integers(2**31))
-        return synth_song(song_seed, self.length / self.sample_rate + 0.5, self.sample_rate)
+        duration = self.length / self.sample_rate + 0.5
+        return synth_song(self.song_seed(index), duration, self.sample_rate)
 
 
 class TrackPairs(_SelfSupervised):

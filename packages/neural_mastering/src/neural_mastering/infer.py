@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--chunk-s", type=float, default=10.0, help="seconds per processing chunk (default 10)"
     )
     parser.add_argument(
+        "--latent-s",
+        type=float,
+        default=60.0,
+        help="seconds of evenly spaced excerpts the EQ is chosen from when the song is longer "
+        "(default 60; 0: the whole song, slower)",
+    )
+    parser.add_argument(
         "--report",
         action="store_true",
         help="also write OUTPUT.json (EQ bands, levels before / after) and OUTPUT.png "
@@ -86,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"--ceiling must be <= 0 dBTP; got {args.ceiling}")
     if args.chunk_s < 1:
         raise UserError(f"--chunk-s must be >= 1 second; got {args.chunk_s}")
+    if args.latent_s < 0:
+        raise UserError(f"--latent-s must be >= 0 seconds; got {args.latent_s}")
     out = Path(args.output) if args.output else song.with_name(f"{song.stem}_mastered.wav")
     if out.resolve() == song.resolve():
         raise UserError(f"the output {out} is the input; choose another -o")
@@ -102,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         resample(x, sr, model_sr),
         chunk_s=args.chunk_s,
         device=device,
+        latent_s=args.latent_s or None,
         progress=not args.quiet,
     )
     y = resample(track.audio, model_sr, sr)

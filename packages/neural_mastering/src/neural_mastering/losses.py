@@ -1,7 +1,9 @@
-"""The training objective: MR-STFT + A-weighted MR-STFT + LUFS difference + regularisers."""
+"""The training objective: MR-STFT + A-weighted MR-STFT + LUFS difference + octave-band
+balance + regularisers."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -9,6 +11,7 @@ from torch import nn
 
 from neural_mastering.dsp.loudness import integrated_loudness
 from neural_mastering.dsp.weighting import a_weight_fn
+from neural_mastering.metrics import OCTAVE_CENTRES_HZ
 from neural_mastering.model import entropy_loss, sparsity_loss
 from sigshared.losses import MultiResolutionSTFTLoss
 
@@ -23,6 +26,7 @@ class LossConfig:
     stft_weight: float = 1.0
     a_weighted_weight: float = 1.0
     lufs_weight: float = 0.05
+    balance_weight: float = 0.1
     gain_reg: float = 1e-3
     q_reg: float = 1e-3
     sparsity_weight: float = 1e-3
@@ -30,13 +34,30 @@ class LossConfig:
     fft_sizes: list[int] = field(default_factory=lambda: [512, 1024, 2048])
 
 
+def octave_balance_db(x: torch.Tensor, sample_rate: float) -> torch.Tensor:
+    """Energy of x (B, C, T) (channel mean) per octave band, dB relative to the sum: (B, 10).
+
+    The bands of `metrics.spectral_balance_db` (centres 31.25 Hz .. 16 kHz), from one
+    periodogram of the whole crop instead of Welch's average, so that it is differentiable.
+    """
+    power = torch.fft.rfft(x.mean(1)).abs().pow(2)  # (B, F)
+    f = torch.fft.rfftfreq(x.shape[-1], 1 / sample_rate).to(x.device)
+    centres = torch.as_tensor(OCTAVE_CENTRES_HZ, dtype=f.dtype, device=x.device)[:, None]
+    masks = ((f >= centres / math.sqrt(2)) & (f < centres * math.sqrt(2))).to(power.dtype)
+    bands = power @ masks.T + 1e-10
+    return 10 * torch.log10(bands / bands.sum(-1, keepdim=True))
+
+
 class MasteringLoss(nn.Module):
     """loss(model_out, target) -> dict of scalar terms with their weighted sum under "loss".
 
     STFT terms: sigshared's MultiResolutionSTFTLoss with spectral convergence + log magnitude
     (the A-weighted one multiplies both magnitudes by the IEC 61672 A-curve). LUFS: mean
-    |LUFS(pred) - LUFS(target)| in LU. Parameter regularisation: mean |gain dB| / 12 and
-    mean (Q - 1)^2. Adaptive (phase 1C): L1 sparsity and binary entropy of the band weights.
+    |LUFS(pred) - LUFS(target)| in LU. Balance: per item the RMS over octave bands of the
+    difference of the two `octave_balance_db` (the evaluation's spectral-balance error, whose
+    low octaves hold too few STFT bins for the STFT terms to weigh them). Parameter
+    regularisation: mean |gain dB| / 12 and mean (Q - 1)^2. Adaptive (phase 1C): L1 sparsity
+    and binary entropy of the band weights.
     """
 
     def __init__(self, cfg: LossConfig, sample_rate: int) -> None:
@@ -58,12 +79,18 @@ class MasteringLoss(nn.Module):
             lp = integrated_loudness(pred, self.sample_rate).clamp_min(LUFS_FLOOR)
             lt = integrated_loudness(target, self.sample_rate).clamp_min(LUFS_FLOOR)
             terms["lufs"] = (lp - lt).abs().mean()
+        if cfg.balance_weight:
+            diff = octave_balance_db(pred, self.sample_rate) - octave_balance_db(
+                target, self.sample_rate
+            )
+            terms["balance"] = (diff.pow(2).mean(-1) + 1e-8).sqrt().mean()
         terms["gain_reg"] = (params["gain_db"].abs() / 12).mean()
         terms["q_reg"] = ((params["q"] - 1) ** 2).mean()
         weights = {
             "stft": cfg.stft_weight,
             "a_stft": cfg.a_weighted_weight,
             "lufs": cfg.lufs_weight,
+            "balance": cfg.balance_weight,
             "gain_reg": cfg.gain_reg,
             "q_reg": cfg.q_reg,
         }

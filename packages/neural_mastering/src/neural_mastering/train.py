@@ -4,6 +4,10 @@ Data: built-in synthetic songs (default), `--tracks DIR` (finished tracks, self-
 de-mastering) or `--pairs DIR` (unmastered/ + mastered/ with matching names). Writes the run
 folder (config.yaml, metrics.csv, checkpoints/, plots/loss.png, report.json with the
 validation set scored against the two baselines).
+
+After training, the BatchNorm statistics of last.pt and best.pt are recomputed for the weights
+they hold (see `recalibrate_batchnorm`); validation during training uses the EMA weights with
+the live weights' statistics and so reads worse than the finished checkpoints.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import math
 from pathlib import Path
 
 import torch
+from torch import nn
+from torch.utils.data import Dataset
 
 from neural_mastering.config import MasteringConfig, load
 from neural_mastering.data import PairsDataset, SyntheticPairs, TrackPairs
 from neural_mastering.losses import MasteringLoss
 from neural_mastering.model import PHASES, MasteringModel, band_usage
+from neural_mastering.modelio import load_model
 from neural_mastering.scoring import format_scores, score_items
 from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
 from sigshared.plotting import new_figure, save_figure
@@ -28,6 +35,9 @@ from sigshared.training import (
     apply_common_arguments,
     config_to_dict,
     create_run_dir,
+    load_checkpoint,
+    load_model_weights,
+    save_checkpoint,
     save_config,
     seed_everything,
     select_device,
@@ -58,6 +68,44 @@ def build_datasets(cfg: MasteringConfig, run_dir: Path):
         PairsDataset(d.path, d.train_items, d.crop_s, sr, d.seed),
         PairsDataset(d.path, d.val_items, d.crop_s, sr, d.seed + 1),
     )
+
+
+def recalibrate_batchnorm(
+    model: nn.Module, dataset: Dataset, batch_size: int, batches: int, device: torch.device
+) -> None:
+    """Reset every BatchNorm's running statistics of `model` and re-estimate them as plain means
+    over the first `batches` training batches of `dataset` (no gradient); leaves it in eval mode.
+
+    The EMA weights inherit the running statistics of the live weights, whose activations
+    differ from theirs: on 8 validation crops, a quarter into the shipped run, that mismatch
+    took the loss from 1.6 (recalibrated) to 2.9.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: every batch counts the same
+    model.train()
+    n = max(1, min(batches, len(dataset) // batch_size))
+    with torch.no_grad():
+        for k in range(n):
+            items = [dataset[i] for i in range(k * batch_size, (k + 1) * batch_size)]
+            model(torch.stack([it["input"] for it in items]).to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.eval()
+
+
+def recalibrate_checkpoint(
+    path: Path, cfg: MasteringConfig, dataset: Dataset, device: torch.device
+) -> None:
+    """`recalibrate_batchnorm` for the weights a checkpoint serves (EMA when present), in place."""
+    state = load_checkpoint(path)
+    model = MasteringModel(cfg.model).to(device)
+    which = load_model_weights(model, state)
+    recalibrate_batchnorm(model, dataset, cfg.trainer.batch_size, 32, device)
+    state[which] = {k: v.cpu() for k, v in model.state_dict().items()}
+    save_checkpoint(state, path)
 
 
 class StepLosses(Callback):
@@ -152,7 +200,12 @@ def main(argv: list[str] | None = None) -> None:
         extra_state={"config": config_to_dict(cfg)},
     )
     result = trainer.fit(train_set, val_set, resume_from=resume)
-    net = trainer.eval_model.eval()
+    for ckpt in (result.last_checkpoint, result.best_checkpoint):
+        if ckpt is not None:
+            recalibrate_checkpoint(ckpt, cfg, train_set, device)
+    if result.last_checkpoint is None:  # a DDP rank other than 0 writes nothing
+        return
+    net = load_model(result.last_checkpoint)[0].to(device)
     items = [val_set[i] for i in range(len(val_set))]
     pairs = [(it["input"].numpy(), it["target"].numpy()) for it in items]
     scores = score_items(net, pairs, cfg.model.sample_rate, device=device)

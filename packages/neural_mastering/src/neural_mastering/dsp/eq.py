@@ -127,30 +127,94 @@ def band_coefficients(
     return b, a
 
 
-def biquad_response(b: torch.Tensor, a: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
-    """Complex response H(e^{j w}) of biquads (..., 3) at angular frequencies w (F,) rad/sample.
+def _biquad_parts(
+    b: torch.Tensor, a: torch.Tensor, half_sin2: torch.Tensor, sin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real and imaginary parts of biquads (..., 3) at the grid given by sin^2(w/2), sin(w).
 
-    Returns (..., F) complex. H = (b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2), z = e^{jw}.
-    Numerator and denominator are evaluated in real arithmetic (cos / sin of w and 2w), which
-    is several times faster than complex powers on long FFT grids.
+    N(e^jw) e^jw = p1 + (p0 + p2) cos w + j (p0 - p2) sin w, and with cos w = 1 - 2 sin^2(w/2)
+    the real part is (p0 + p1 + p2) - 2 (p0 + p2) sin^2(w/2): near w = 0, where a low band's
+    p0 + p1 + p2 is tiny, it is not the difference of two large numbers (in float32 the cos
+    form loses tenths of a dB there). The common factor e^jw cancels in N / D.
     """
-    omega = omega.to(b.dtype)
-    c1, s1, c2, s2 = torch.cos(omega), torch.sin(omega), torch.cos(2 * omega), torch.sin(2 * omega)
-
-    def poly(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        p0, p1, p2 = (p[..., i : i + 1] for i in range(3))
-        return p0 + p1 * c1 + p2 * c2, -(p1 * s1 + p2 * s2)
-
-    nr, ni = poly(b)
-    dr, di = poly(a.to(b.dtype))
-    den = dr * dr + di * di
+    b, a = b[..., None], a[..., None]
+    nr = torch.addcmul(b.sum(-2), b[..., 0, :] + b[..., 2, :], half_sin2, value=-2)
+    ni = (b[..., 0, :] - b[..., 2, :]) * sin
+    dr = torch.addcmul(a.sum(-2), a[..., 0, :] + a[..., 2, :], half_sin2, value=-2)
+    di = (a[..., 0, :] - a[..., 2, :]) * sin
+    inv = 1 / torch.addcmul(dr * dr, di, di)
     # N / D = N conj(D) / |D|^2
-    return torch.complex((nr * dr + ni * di) / den, (ni * dr - nr * di) / den)
+    return torch.addcmul(nr * dr, ni, di) * inv, torch.addcmul(ni * dr, nr, di, value=-1) * inv
+
+
+def _grid(omega: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    omega = omega.to(dtype)
+    return torch.sin(omega / 2) ** 2, torch.sin(omega)
+
+
+def _sum_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Sum a broadcast gradient back to the shape of the input it belongs to."""
+    while grad.dim() > len(shape):
+        grad = grad.sum(0)
+    for d, n in enumerate(shape):
+        if n == 1 and grad.shape[d] != 1:
+            grad = grad.sum(d, keepdim=True)
+    return grad
+
+
+class _CascadeResponse(torch.autograd.Function):
+    """H = prod_k N_k / D_k on the grid, with a hand-written backward.
+
+    Autograd through the forward's dozens of (..., F) operations per band costs several times
+    the forward; the closed form needs a few. For a real loss with gradient g = dL/dH (torch's
+    convention for complex tensors), dL/dtheta = Re(conj(g) dH/dtheta), and
+    dH/db_ki = (H / N_k) e^{-j i w}, dH/da_ki = -(H / D_k) e^{-j i w}. With N' = N e^{jw} (the
+    form `_biquad_parts` evaluates) and Q = conj(g) H / N': dL/db_ki = Re(Q e^{j (1 - i) w})
+    summed over the grid, i.e. [sum(Qr cos - Qi sin), sum(Qr), sum(Qr cos + Qi sin)].
+    """
+
+    @staticmethod
+    def forward(ctx, b, a, half_sin2, sin):
+        hr, hi = _biquad_parts(b[..., 0, :], a[..., 0, :], half_sin2, sin)
+        for k in range(1, b.shape[-2]):
+            rr, ri = _biquad_parts(b[..., k, :], a[..., k, :], half_sin2, sin)
+            hr, hi = torch.addcmul(hr * rr, hi, ri, value=-1), torch.addcmul(hr * ri, hi, rr)
+        h = torch.complex(hr, hi)
+        ctx.save_for_backward(b, a, half_sin2, sin, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad):
+        b, a, half_sin2, sin, h = ctx.saved_tensors
+        p = grad.conj() * h
+        pr, pi = p.real, p.imag
+        cos = 1 - 2 * half_sin2
+
+        def coefficient_grads(poly: torch.Tensor) -> torch.Tensor:
+            rows = []
+            for k in range(poly.shape[-2]):
+                q = poly[..., k, :, None]
+                re = torch.addcmul(q.sum(-2), q[..., 0, :] + q[..., 2, :], half_sin2, value=-2)
+                im = (q[..., 0, :] - q[..., 2, :]) * sin
+                inv = 1 / torch.addcmul(re * re, im, im)
+                qr = torch.addcmul(pr * re, pi, im) * inv
+                qi = torch.addcmul(pi * re, pr, im, value=-1) * inv
+                qc, qs = (qr * cos).sum(-1), (qi * sin).sum(-1)
+                rows.append(torch.stack([qc - qs, qr.sum(-1), qc + qs], dim=-1))
+            return torch.stack(rows, dim=-2)
+
+        gb = _sum_to(coefficient_grads(b), b.shape) if ctx.needs_input_grad[0] else None
+        ga = _sum_to(-coefficient_grads(a), a.shape) if ctx.needs_input_grad[1] else None
+        return gb, ga, None, None
 
 
 def cascade_response(b: torch.Tensor, a: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
-    """Response of a cascade of K biquads (..., K, 3) at w (F,): product over bands, (..., F)."""
-    return biquad_response(b, a, omega).prod(dim=-2)
+    """Response of a cascade of K biquads (..., K, 3) at w (F,): product over bands, (..., F).
+
+    The product is accumulated band by band in real arithmetic, so no (..., K, F) tensor is
+    formed, and the gradient to b and a is computed in closed form (see `_CascadeResponse`).
+    """
+    return _CascadeResponse.apply(b, a.to(b.dtype), *_grid(omega, b.dtype))
 
 
 def magnitude_db(

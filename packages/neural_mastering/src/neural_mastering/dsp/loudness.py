@@ -6,14 +6,20 @@ absolute gate -70 LUFS, relative gate 10 LU below the mean of the absolutely gat
 channel weights G = 1, 1, 1, 1.41, 1.41 (L, R, C, Ls, Rs). The K-weighting filters are the
 analogue prototypes of the standard (the parameterisation of libebur128 / B. De Man), made
 digital by the bilinear transform at any sample rate; at 48 kHz they give the standard's
-coefficients. They are applied on the FFT grid (see `dsp.eq.apply_eq_fft`) so that the meter is
-batched and differentiable. Gating masks are computed without gradient; the gated mean keeps it.
+coefficients. When a gradient is needed they are applied on the FFT grid (see
+`dsp.eq.apply_eq_fft`), batched and differentiable; when only measuring on the CPU, as exact IIR
+sections (scipy sosfilt, about ten times faster there). The two agree within 1e-3 LU (tested).
+Gating masks are computed without gradient; the gated mean keeps it.
 
 Items with no block above both gates (silence, or shorter than one 400 ms block) measure
 -inf LUFS; the gradient stays finite (zero) there.
 
 True peak (BS.1770-4 Annex 2): 4x oversampling with a windowed-sinc interpolator, the maximum
-absolute value over the oversampled and the original samples, in dBTP.
+absolute value over the oversampled and the original samples, in dBTP. Only the blocks that can
+hold it are oversampled: an interpolated sample is at most L1(interpolator phase) times the
+largest |sample| within its taps, so a block whose bound is below a peak already found is
+skipped without being computed. The result is the maximum over every oversampled sample, as
+if all were computed (tested against the full computation).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import scipy.signal
 import torch
 import torch.nn.functional as F
 
-from neural_mastering.dsp.eq import apply_eq_fft
+from neural_mastering.dsp.eq import apply_eq_fft, to_sos
 
 BLOCK_S = 0.4
 OVERLAP = 0.75
@@ -71,6 +77,9 @@ def _as_bct(audio: torch.Tensor) -> tuple[torch.Tensor, int]:
 def k_weight(audio: torch.Tensor, sample_rate: float) -> torch.Tensor:
     """K-weighted copy of audio (B, C, T)."""
     b, a = k_weighting_coefficients(sample_rate)
+    if audio.device.type == "cpu" and not (torch.is_grad_enabled() and audio.requires_grad):
+        sos = to_sos(b, a).astype(audio.numpy().dtype)
+        return torch.from_numpy(scipy.signal.sosfilt(sos, audio.numpy(), axis=-1))
     b, a = b.to(audio.device, audio.dtype), a.to(audio.device, audio.dtype)
     # The high-pass settles within ~50 ms; half a second of padding keeps wrap-around < -100 dB.
     pad = int(sample_rate // 2)
@@ -134,13 +143,47 @@ def oversample(audio: torch.Tensor, factor: int = 4, taps_per_phase: int = 16) -
     return up[:, delay : delay + factor * t].reshape(bsz, ch, factor * t)
 
 
-def true_peak_db(audio: torch.Tensor) -> torch.Tensor:
+def _item_true_peak(
+    x: torch.Tensor, factor: int, taps_per_phase: int, block: int, group: int
+) -> torch.Tensor:
+    """max(|x|, |oversample(x)|) of one item (C, T), oversampling only blocks that can hold it."""
+    c, t = x.shape
+    peak = x.abs().max()
+    nb = -(-t // block)
+    halo = taps_per_phase
+    padded = F.pad(x, (halo, nb * block - t + halo))
+    # Largest |sample| each block's interpolated samples can see: the block and its halo.
+    seen = F.max_pool1d(padded.abs()[:, None], 2 * halo + block, block)[:, 0, :nb]
+    phases = _interpolator(factor, taps_per_phase).view(taps_per_phase, factor).T
+    # The margin keeps the float32 bound conservative against rounding.
+    bound = seen * (phases.abs().sum(-1).max().item() * (1 + 1e-4))
+    order = torch.argsort(bound.flatten(), descending=True)
+    span = torch.arange(block + 2 * halo)
+    pos = torch.arange(block * factor)
+    for i in range(0, len(order), group):
+        idx = order[i : i + group]
+        if bound.flatten()[idx[0]] <= peak:
+            break  # every remaining block is bounded by a peak already found
+        ch, blk = idx // nb, idx % nb
+        segments = padded[ch[:, None], blk[:, None] * block + span]  # (G, block + 2 halo)
+        up = oversample(segments[:, None], factor, taps_per_phase)[:, 0]
+        up = up[:, halo * factor : (halo + block) * factor]
+        # The last block's zero padding past the end is not part of the track.
+        inside = blk[:, None] * block * factor + pos < t * factor
+        peak = torch.maximum(peak, (up.abs() * inside).max())
+    return peak
+
+
+def true_peak_db(
+    audio: torch.Tensor, factor: int = 4, block: int = 1024, group: int = 64
+) -> torch.Tensor:
     """True peak in dBTP of audio (T,), (C, T) or (B, C, T): max over channels, 4x oversampled.
 
     Returns a 0-d tensor for (T,) / (C, T) input, else (B,). The interpolator is defined
-    relative to the sample rate, so the rate is not needed.
+    relative to the sample rate, so the rate is not needed. `block` and `group` (blocks
+    oversampled at once) set the pruning's granularity; they do not change the result.
     """
     x, dim = _as_bct(audio)
-    peak = torch.maximum(oversample(x).abs().amax(dim=(1, 2)), x.abs().amax(dim=(1, 2)))
+    peak = torch.stack([_item_true_peak(item, factor, 16, block, group) for item in x])
     db = 20 * torch.log10(peak.clamp_min(1e-12))
     return db[0] if dim < 3 else db
