@@ -158,6 +158,19 @@ def test_ema_closed_form():
     assert ema.module.weight.item() == pytest.approx(1 - 0.9**2)
 
 
+def test_ema_averages_float_buffers_and_copies_counters():
+    model = torch.nn.BatchNorm1d(1)
+    ema = EMA(model, decay=0.5, warmup=False)
+    with torch.no_grad():
+        model.running_mean.fill_(2.0)
+        model.num_batches_tracked.fill_(7)
+    ema.update(model)
+    ema.update(model)
+    assert ema.module.running_mean.item() == pytest.approx(2.0 * (1 - 0.5**2))
+    assert ema.module.running_var.item() == pytest.approx(1.0)
+    assert int(ema.module.num_batches_tracked) == 7
+
+
 DDP_SCRIPT = """
 import sys, torch
 from torch import nn

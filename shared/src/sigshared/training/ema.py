@@ -20,7 +20,10 @@ class EMA:
     """theta_ema <- d * theta_ema + (1 - d) * theta after each optimizer step.
 
     With `warmup`, d = min(decay, (1 + n) / (10 + n)) after n updates, so early averages are
-    not dominated by the random initialisation. Buffers (e.g. norm statistics) are copied.
+    not dominated by the random initialisation. Floating-point buffers (BatchNorm running
+    mean / variance) are averaged the same way, so the statistics match the averaged weights
+    (copying the live model's statistics pairs them with other weights and skews the EMA
+    model's validation loss); integer buffers (counters) are copied.
     `module` is the averaged copy, in eval mode, without gradients.
     """
 
@@ -44,7 +47,10 @@ class EMA:
         for e, p in zip(self.module.parameters(), src.parameters()):
             e.lerp_(p.detach().to(e.dtype), 1.0 - d)
         for e, b in zip(self.module.buffers(), src.buffers()):
-            e.copy_(b)
+            if e.is_floating_point():
+                e.lerp_(b.detach().to(e.dtype), 1.0 - d)
+            else:
+                e.copy_(b)
         self.num_updates += 1
 
     def state_dict(self) -> dict[str, Any]:
