@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.config == "demo":
         print(
-            "mastering-train: demo config (phase 1B, narrow layers, synthetic songs, ~10 min on "
+            "mastering-train: demo config (phase 1B, narrow layers, synthetic songs, ~9 min on "
             "a 2-core CPU); the full model: mastering-train --config default"
         )
     overrides = list(args.overrides)
