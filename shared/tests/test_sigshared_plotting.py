@@ -6,6 +6,7 @@ from sigshared.plotting import (
     new_figure,
     plot_band,
     plot_image,
+    plot_metrics_csv,
     plot_overlay,
     save_figure,
     stacked_panels,
@@ -38,3 +39,29 @@ def test_bad_inputs():
         plot_band(ax, [0, 1], [0, 1])
     with pytest.raises(ValueError, match="suffix"):
         save_figure(fig, "x.jpg")
+
+
+def test_plot_metrics_csv_skips_empty_cells_and_missing_files(tmp_path, monkeypatch):
+    import sigshared.plotting as plotting
+
+    csv_path = tmp_path / "metrics.csv"
+    assert plot_metrics_csv(csv_path, tmp_path / "loss.png", [("train_loss", "train")]) is None
+    csv_path.write_text("epoch,step,train_loss,val_loss\n")
+    assert plot_metrics_csv(csv_path, tmp_path / "loss.png", [("train_loss", "train")]) is None
+    csv_path.write_text("epoch,step,train_loss,val_loss\n1,10,0.5,\n2,20,0.25,0.3\n3,30,0.125,\n")
+    drawn = {}
+
+    def keep_lines(fig, path):
+        for line in fig.axes[0].get_lines():
+            drawn[line.get_label()] = (list(line.get_xdata()), list(line.get_ydata()))
+        return save_figure(fig, path)
+
+    monkeypatch.setattr(plotting, "save_figure", keep_lines)
+    out = plot_metrics_csv(
+        csv_path, tmp_path / "loss.png", [("train_loss", "train"), ("val_loss", "validation")]
+    )
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert drawn == {
+        "train": ([10.0, 20.0, 30.0], [0.5, 0.25, 0.125]),
+        "validation": ([20.0], [0.3]),
+    }

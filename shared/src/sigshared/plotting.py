@@ -1,4 +1,5 @@
-"""One plotting style for every package: stacked panels, overlays, bands, images.
+"""One plotting style for every package: stacked panels, overlays, bands, images, and the loss
+curves of a Trainer run (its metrics.csv).
 
 Figures are `matplotlib.figure.Figure` objects created without pyplot, so no GUI backend or
 global figure registry is involved (safe in workers and on headless machines); `save_figure`
@@ -7,6 +8,7 @@ writes PNG, PDF or SVG by suffix and releases the figure.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -151,6 +153,37 @@ def plot_image(
         ax.set_xlabel(xlabel)
     if ylabel:
         ax.set_ylabel(ylabel)
+
+
+def plot_metrics_csv(
+    metrics_csv: str | Path,
+    path: str | Path,
+    curves: Sequence[tuple[str, str]],
+    ylabel: str = "loss",
+    figsize: tuple[float, float] = (7, 4),
+) -> Path | None:
+    """Columns of a Trainer's metrics.csv against the optimizer step, log y, saved to `path`.
+
+    `curves`: (column, legend label) pairs; a row whose cell is empty is skipped (validation
+    columns are filled on validation epochs only). None if the file is missing or has no rows.
+    """
+    metrics_csv = Path(metrics_csv)
+    if not metrics_csv.is_file():
+        return None
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    fig, ax = new_figure(1, 1, figsize=figsize)
+    for key, label in curves:
+        pts = [(float(r["step"]), float(r[key])) for r in rows if r.get(key)]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", markersize=3, label=label)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.legend()
+    return save_figure(fig, path)
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:

@@ -4,12 +4,10 @@
 - `plot_error_curve`: |reference - output| over time, mean with a 5-95 % band and statistics
 - `plot_spectrograms`: mean spectrograms of references and outputs side by side
 - `plot_signals`: stacked signals with wave I / III / V markers (e.g. an intensity series)
-- `plot_loss`: training and validation loss from metrics.csv
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -118,25 +116,4 @@ def plot_signals(signals_uv: np.ndarray, labels: list[str], title: str, path: Pa
         ax.set_ylabel("µV")
         ax.set_title(f"{label}; V at {peaks[-1]:.2f} ms", loc="left", fontsize=8)
     fig.suptitle(title)
-    return save_figure(fig, path)
-
-
-def plot_loss(metrics_csv: Path, path: Path) -> Path | None:
-    """Train / validation loss per epoch from the Trainer's metrics.csv (None if absent)."""
-    if not metrics_csv.is_file():
-        return None
-    with open(metrics_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return None
-    fig, ax = new_figure(1, 1, figsize=(7, 3.2))
-    steps = [float(r["step"]) for r in rows]
-    for key, label in (("train_loss", "train"), ("val_loss", "validation (EMA)")):
-        pts = [(s, float(r[key])) for s, r in zip(steps, rows) if r.get(key)]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", markersize=3, label=label)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (v-MSE + w * STFT)")
-    ax.set_yscale("log")
-    ax.legend()
     return save_figure(fig, path)

@@ -22,9 +22,9 @@ from abr_diffusion.data import ABRDataset
 from abr_diffusion.diffusion import VDiffusion
 from abr_diffusion.evaluation import evaluate
 from abr_diffusion.model import count_parameters
-from abr_diffusion.plots import plot_loss
 from abr_diffusion.report import fit_normalisers, load_data, plot_intensity_series, write_evaluation
 from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.plotting import plot_metrics_csv
 from sigshared.training import (
     Trainer,
     apply_common_arguments,
@@ -160,7 +160,13 @@ def main(argv: list[str] | None = None) -> None:
     summary = write_evaluation(results, test_ds, index, run_dir, cfg.eval.plots)
     series = None
     if cfg.eval.plots:
-        plot_loss(run_dir / "metrics.csv", run_dir / "plots" / "loss.png")
+        plot_metrics_csv(
+            run_dir / "metrics.csv",
+            run_dir / "plots" / "loss.png",
+            [("train_loss", "train"), ("val_loss", "validation (EMA)")],
+            ylabel="loss (v-MSE + w * STFT)",
+            figsize=(7, 3.2),
+        )
         series = plot_intensity_series(
             trained, splits.data.static[splits.train], run_dir / "plots" / "intensity_series.png"
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 from torch.utils.data import Dataset
 
 from neural_mastering.config import MasteringConfig, load
@@ -74,25 +75,19 @@ def recalibrate_batchnorm(
     model: nn.Module, dataset: Dataset, batch_size: int, batches: int, device: torch.device
 ) -> None:
     """Reset every BatchNorm's running statistics of `model` and re-estimate them as plain means
-    over the first `batches` training batches of `dataset` (no gradient); leaves it in eval mode.
+    over the first `batches` training batches of `dataset` (torch's `update_bn`, no gradient);
+    leaves it in eval mode.
 
     Statistics that do not belong to the weights cost accuracy: with the live weights'
     statistics (what the EMA kept before it averaged buffers), the loss on 8 validation crops a
     quarter into the shipped run read 2.9 instead of 1.6 (recalibrated).
     """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average: every batch counts the same
-    model.train()
     n = max(1, min(batches, len(dataset) // batch_size))
-    with torch.no_grad():
-        for k in range(n):
-            items = [dataset[i] for i in range(k * batch_size, (k + 1) * batch_size)]
-            model(torch.stack([it["input"] for it in items]).to(device))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
+    inputs = (
+        torch.stack([dataset[i]["input"] for i in range(k * batch_size, (k + 1) * batch_size)])
+        for k in range(n)
+    )
+    update_bn(inputs, model, device)
     model.eval()
 
 

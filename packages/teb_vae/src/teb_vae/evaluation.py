@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from teb_vae.features.preprocess import FHR_SCALE
 from teb_vae.forecast import future_targets
+from teb_vae.layers import causal_means
 from teb_vae.model import SeqVaeTeb
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -29,9 +30,7 @@ def baselines(y: torch.Tensor, steps: torch.Tensor, horizon: int, decimation: in
     """(B, N) signal -> persistence and last-2-minutes mean forecasts, each (B, S', 1)."""
     last = (steps + 1) * decimation - 1
     persistence = y[:, last][..., None]
-    csum = torch.nn.functional.pad(y.cumsum(-1), (1, 0))
-    start = (last + 1 - horizon).clamp(min=0)
-    mean = (csum[:, last + 1] - csum[:, start]) / (last + 1 - start)
+    mean = causal_means(y[:, None], [horizon])[:, 0, last]
     return persistence, mean[..., None]
 
 

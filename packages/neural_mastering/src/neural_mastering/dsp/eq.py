@@ -65,44 +65,40 @@ def peaking_coefficients(
     )
 
 
-def low_shelf_coefficients(
-    freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor, sample_rate: float
+def _shelf_coefficients(
+    freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor, sample_rate: float, s: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Low shelf of the cookbook (corner f0, shelf gain G dB, slope given as Q)."""
+    """The cookbook's two shelves in one form: s = +1 gives the low shelf, s = -1 the high one
+    (the high shelf's formulas are the low shelf's with the sign of every cos w0 term and of
+    b1, a1 flipped)."""
     freq_hz, gain_db, q = torch.broadcast_tensors(
         torch.as_tensor(freq_hz), torch.as_tensor(gain_db), torch.as_tensor(q)
     )
     A = 10 ** (gain_db / 40)
     w0, alpha = _omega_alpha(freq_hz, q, sample_rate)
-    cos, sq = torch.cos(w0), 2 * torch.sqrt(A) * alpha
+    cos, sq = s * torch.cos(w0), 2 * torch.sqrt(A) * alpha
     return _normalise(
         A * ((A + 1) - (A - 1) * cos + sq),
-        2 * A * ((A - 1) - (A + 1) * cos),
+        2 * s * A * ((A - 1) - (A + 1) * cos),
         A * ((A + 1) - (A - 1) * cos - sq),
         (A + 1) + (A - 1) * cos + sq,
-        -2 * ((A - 1) + (A + 1) * cos),
+        -2 * s * ((A - 1) + (A + 1) * cos),
         (A + 1) + (A - 1) * cos - sq,
     )
+
+
+def low_shelf_coefficients(
+    freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor, sample_rate: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Low shelf of the cookbook (corner f0, shelf gain G dB, slope given as Q)."""
+    return _shelf_coefficients(freq_hz, gain_db, q, sample_rate, 1)
 
 
 def high_shelf_coefficients(
     freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor, sample_rate: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """High shelf of the cookbook (corner f0, shelf gain G dB, slope given as Q)."""
-    freq_hz, gain_db, q = torch.broadcast_tensors(
-        torch.as_tensor(freq_hz), torch.as_tensor(gain_db), torch.as_tensor(q)
-    )
-    A = 10 ** (gain_db / 40)
-    w0, alpha = _omega_alpha(freq_hz, q, sample_rate)
-    cos, sq = torch.cos(w0), 2 * torch.sqrt(A) * alpha
-    return _normalise(
-        A * ((A + 1) + (A - 1) * cos + sq),
-        -2 * A * ((A - 1) + (A + 1) * cos),
-        A * ((A + 1) + (A - 1) * cos - sq),
-        (A + 1) - (A - 1) * cos + sq,
-        2 * ((A - 1) - (A + 1) * cos),
-        (A + 1) - (A - 1) * cos - sq,
-    )
+    return _shelf_coefficients(freq_hz, gain_db, q, sample_rate, -1)
 
 
 def band_coefficients(

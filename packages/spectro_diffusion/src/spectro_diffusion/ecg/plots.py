@@ -1,11 +1,10 @@
-"""Figures of the ECG variant: one example's four arrays, generated vs ground truth, losses.
+"""Figures of the ECG variant: one example's four arrays, generated vs ground truth.
 
 Arrays come in model shape ((C, L) or (C, H, W), physical units); channel 0 is drawn.
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -104,26 +103,4 @@ def plot_comparison(
     _draw(axes[1, 1], conditions["amp_init"], "amp_init (condition)", "z-score")
     _draw(axes[1, 2], conditions["emb_init"], "emb_init (condition)", "log power")
     fig.suptitle(title)
-    return save_figure(fig, path)
-
-
-def plot_losses(metrics_csv: str | Path, path: str | Path) -> Path | None:
-    """Train / val loss per epoch from the Trainer's metrics.csv (None if it has no rows)."""
-    metrics_csv = Path(metrics_csv)
-    if not metrics_csv.is_file():
-        return None
-    with open(metrics_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return None
-    fig, ax = new_figure(1, 1, figsize=(7, 4))
-    for key in ("train_loss", "val_loss", "train_consistency_loss", "val_consistency_loss"):
-        pts = [(float(r["step"]), float(r[key])) for r in rows if r.get(key)]
-        if pts:
-            xs, ys = zip(*pts)
-            ax.plot(xs, ys, marker="o", ms=3, label=key)
-    ax.set_yscale("log")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss")
-    ax.legend()
     return save_figure(fig, path)

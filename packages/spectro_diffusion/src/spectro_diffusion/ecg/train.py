@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.plotting import plot_metrics_csv
 from sigshared.training import (
     Trainer,
     apply_common_arguments,
@@ -57,7 +58,7 @@ from spectro_diffusion.ecg.diffusion import (
 )
 from spectro_diffusion.ecg.metrics import compare, project_rows
 from spectro_diffusion.ecg.model import EcgDiffusionModel
-from spectro_diffusion.ecg.plots import plot_comparison, plot_losses
+from spectro_diffusion.ecg.plots import plot_comparison
 from spectro_diffusion.ecg.prepare import build_synthetic
 
 PACKAGE = "spectro_diffusion_ecg"
@@ -316,7 +317,14 @@ def main(argv: list[str] | None = None) -> None:
         report["last_epoch"] = result.history[-1]
     if val is not None:
         report.update(evaluate(trainer.eval_model, cfg, val, stats, specs, device, run_dir))
-    plot_losses(run_dir / "metrics.csv", run_dir / "plots" / "losses.png")
+    plot_metrics_csv(
+        run_dir / "metrics.csv",
+        run_dir / "plots" / "losses.png",
+        [
+            (k, k)
+            for k in ("train_loss", "val_loss", "train_consistency_loss", "val_consistency_loss")
+        ],
+    )
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print(
