@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from sigshared.cli import UserError, cli_entry, refuse_overwrite, require_file
+from sigshared.cli import cli_entry, refuse_overwrite, require_file
+from sigshared.errors import UserError
 from sigshared.training import ConfigError, TrainerConfig, load_config, save_config
 from sigshared.training.runtime import create_run_dir
 

@@ -18,7 +18,7 @@ from abr_diffusion.data import (
 )
 from abr_diffusion.peaks import peak_latencies
 from abr_diffusion.synthetic import clean_response, generate, time_ms
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 
 
 def _wide_frame(data) -> pd.DataFrame:

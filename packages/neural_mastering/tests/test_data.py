@@ -9,7 +9,7 @@ import soundfile as sf
 from neural_mastering.data import PairsDataset, SyntheticPairs, TrackPairs, find_pairs
 from neural_mastering.demaster import demaster
 from neural_mastering.synthetic import synth_song
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 
 SR = 44100
 

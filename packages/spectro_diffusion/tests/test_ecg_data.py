@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 from spectro_diffusion.ecg.data import (
     FOLDERS,
     EcgPairs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 from teb_vae.data import (
     compute_features,
     cut_windows,

@@ -9,9 +9,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-
-class UserError(Exception):
-    """A mistake the user can fix (bad file, bad flag, bad data). The message is one line."""
+from sigshared.errors import UserError
 
 
 def cli_entry(main: Callable[..., int | None]) -> Callable[..., int]:

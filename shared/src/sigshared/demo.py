@@ -19,8 +19,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from sigshared.cli import UserError, add_common_arguments, cli_entry
+from sigshared.cli import add_common_arguments, cli_entry
 from sigshared.diffusion import ddim_sample, predict_x0_from_v, q_sample, v_target
+from sigshared.errors import UserError
 from sigshared.plotting import new_figure, save_figure
 from sigshared.schedules import NoiseSchedule
 from sigshared.training import (

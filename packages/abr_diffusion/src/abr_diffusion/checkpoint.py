@@ -15,7 +15,7 @@ from abr_diffusion.config import ABRConfig, load
 from abr_diffusion.data import AmplitudeModel, StaticScaler
 from abr_diffusion.diffusion import VDiffusion
 from abr_diffusion.model import ABRTransformerGenerator
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 from sigshared.training import load_checkpoint, load_model_weights
 
 

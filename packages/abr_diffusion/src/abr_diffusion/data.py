@@ -23,7 +23,8 @@ import torch
 from torch.utils.data import Dataset
 
 from abr_diffusion.synthetic import LENGTH, STATIC_NAMES, ABRData
-from sigshared.cli import UserError, require_file
+from sigshared.cli import require_file
+from sigshared.errors import UserError
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz")
 

@@ -18,7 +18,8 @@ from abr_diffusion.checkpoint import load_trained
 from abr_diffusion.data import ABRDataset
 from abr_diffusion.evaluation import evaluate
 from abr_diffusion.report import load_data, write_evaluation
-from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.cli import add_common_arguments, cli_entry, require_file
+from sigshared.errors import UserError
 from sigshared.training import create_run_dir, seed_everything, select_device
 
 

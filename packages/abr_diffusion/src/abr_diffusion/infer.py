@@ -22,8 +22,9 @@ from abr_diffusion.data import ColumnNames, load_table, zscore_signals
 from abr_diffusion.peaks import peak_latencies
 from abr_diffusion.plots import plot_best_worst, plot_signals
 from abr_diffusion.report import to_uv
-from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.cli import add_common_arguments, cli_entry, require_file
 from sigshared.diffusion import q_sample
+from sigshared.errors import UserError
 from sigshared.training import create_run_dir, seed_everything, select_device
 
 FLAG_NAMES = ("age", "intensity", "rate", "fmp")

@@ -23,7 +23,8 @@ from abr_diffusion.diffusion import VDiffusion
 from abr_diffusion.evaluation import evaluate
 from abr_diffusion.model import count_parameters
 from abr_diffusion.report import fit_normalisers, load_data, plot_intensity_series, write_evaluation
-from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.cli import add_common_arguments, cli_entry, require_file
+from sigshared.errors import UserError
 from sigshared.plotting import plot_metrics_csv
 from sigshared.training import (
     Trainer,

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 
 MAX_CHANNELS = 2
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from neural_mastering.losses import LossConfig
 from neural_mastering.model import ModelConfig
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 from sigshared.training import TrainerConfig, load_config
 
 DATA_SOURCES = ("synthetic", "tracks", "pairs")

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from neural_mastering.audio_io import load_audio, resample
 from neural_mastering.demaster import demaster
 from neural_mastering.synthetic import synth_song
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".w64", ".caf")
 

@@ -20,7 +20,8 @@ from neural_mastering.demaster import demaster
 from neural_mastering.modelio import load_model
 from neural_mastering.scoring import format_scores, score_items
 from neural_mastering.synthetic import synth_song
-from sigshared.cli import UserError, add_common_arguments, cli_entry
+from sigshared.cli import add_common_arguments, cli_entry
+from sigshared.errors import UserError
 from sigshared.training import create_run_dir, select_device
 
 # Test-set seeds: far from the training items' seeds ([data.seed, index] with small data.seed).

@@ -22,7 +22,8 @@ from neural_mastering.metrics import lufs
 from neural_mastering.model import PHASES
 from neural_mastering.modelio import load_model
 from neural_mastering.report import band_table, level_stats, plot_report
-from sigshared.cli import UserError, cli_entry, refuse_overwrite, require_file
+from sigshared.cli import cli_entry, refuse_overwrite, require_file
+from sigshared.errors import UserError
 from sigshared.training import select_device
 
 # How far below the target loudness the output may land before it counts as capped (LU).

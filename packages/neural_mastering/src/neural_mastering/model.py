@@ -50,7 +50,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
-            from sigshared.cli import UserError
+            from sigshared.errors import UserError
 
             raise UserError(f"model.phase must be one of {', '.join(PHASES)}; got {self.phase!r}")
 

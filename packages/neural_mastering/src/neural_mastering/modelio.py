@@ -7,7 +7,8 @@ from pathlib import Path
 
 from neural_mastering.config import MasteringConfig
 from neural_mastering.model import MasteringModel
-from sigshared.cli import UserError, require_file
+from sigshared.cli import require_file
+from sigshared.errors import UserError
 from sigshared.training import load_checkpoint, load_config, load_model_weights
 
 DEFAULT_CHECKPOINT = "default.pt"

@@ -28,7 +28,8 @@ from neural_mastering.losses import MasteringLoss
 from neural_mastering.model import PHASES, MasteringModel, band_usage
 from neural_mastering.modelio import load_model
 from neural_mastering.scoring import format_scores, score_items
-from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.cli import add_common_arguments, cli_entry, require_file
+from sigshared.errors import UserError
 from sigshared.plotting import new_figure, save_figure
 from sigshared.training import (
     Callback,

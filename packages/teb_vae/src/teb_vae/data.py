@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 from teb_vae.features import FeatureConfig, FeatureExtractor
 from teb_vae.features.preprocess import FS, clean_ctg, normalize_fhr, normalize_up
 from teb_vae.synthetic import synthetic_ctg

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sigshared.cli import UserError, cli_entry, refuse_overwrite, require_file
+from sigshared.cli import cli_entry, refuse_overwrite, require_file
+from sigshared.errors import UserError
 from sigshared.training import load_checkpoint, load_config, select_device
 from teb_vae.config import RunConfig
 from teb_vae.data import CTGWindowDataset, FeatureStats, Windows, compute_features, read_recording

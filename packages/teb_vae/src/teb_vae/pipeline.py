@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 from teb_vae.config import RunConfig
 from teb_vae.data import (
     CTGWindowDataset,

@@ -9,7 +9,8 @@ import sys
 
 import torch
 
-from sigshared.cli import UserError, add_common_arguments, cli_entry
+from sigshared.cli import add_common_arguments, cli_entry
+from sigshared.errors import UserError
 from sigshared.training import (
     Trainer,
     apply_common_arguments,

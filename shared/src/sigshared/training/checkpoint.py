@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:

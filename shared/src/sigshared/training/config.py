@@ -19,11 +19,7 @@ from typing import Any
 
 import yaml
 
-from sigshared.cli import UserError
-
-
-class ConfigError(UserError, ValueError):
-    """A config file, key or value the user must fix."""
+from sigshared.errors import ConfigError
 
 
 def _type_hints(cls: type) -> dict[str, Any]:

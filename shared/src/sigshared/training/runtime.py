@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 

@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 from sigshared.training.checkpoint import load_checkpoint, save_checkpoint
 from sigshared.training.distributed import (
     DistributedContext,

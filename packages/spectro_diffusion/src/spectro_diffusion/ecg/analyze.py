@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sigshared.cli import UserError, cli_entry
+from sigshared.cli import cli_entry
+from sigshared.errors import UserError
 from sigshared.plotting import new_figure, save_figure
 from sigshared.training import create_run_dir
 from spectro_diffusion.ecg.data import FOLDERS, check_layout, scan_split

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 from sigshared.training import TrainerConfig, load_config
 
 ARRAY_NAMES = ("images", "freq_embeddings", "amp_init", "emb_init")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 
 FOLDERS = {
     "images": "images",

@@ -20,8 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from sigshared.cli import UserError
 from sigshared.diffusion import ddim_sample, q_sample, split_prediction, v_target
+from sigshared.errors import UserError
 from sigshared.schedules import NoiseSchedule
 from spectro_diffusion.ecg.config import DiffusionConfig, TrainingConfig
 from spectro_diffusion.ecg.data import ArraySpec, denormalise, normalise

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sigshared.cli import UserError, cli_entry, require_file
+from sigshared.cli import cli_entry, require_file
+from sigshared.errors import UserError
 from sigshared.training import (
     create_run_dir,
     load_checkpoint,

@@ -30,7 +30,8 @@ import numpy as np
 from scipy.signal import resample_poly
 from tqdm.auto import tqdm
 
-from sigshared.cli import UserError, cli_entry
+from sigshared.cli import cli_entry
+from sigshared.errors import UserError
 from spectro_diffusion.ecg.config import PrepareConfig
 from spectro_diffusion.ecg.data import FOLDERS
 from spectro_diffusion.ecg.features import morlet_frequencies, window_arrays

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.cli import add_common_arguments, cli_entry, require_file
+from sigshared.errors import UserError
 from sigshared.plotting import plot_metrics_csv
 from sigshared.training import (
     Trainer,

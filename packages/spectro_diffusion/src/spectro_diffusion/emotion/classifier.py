@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sigshared.cli import UserError, add_common_arguments, cli_entry
+from sigshared.cli import add_common_arguments, cli_entry
+from sigshared.errors import UserError
 from sigshared.training import (
     Trainer,
     TrainerConfig,

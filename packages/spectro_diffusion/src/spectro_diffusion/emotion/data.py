@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from sigshared.cli import UserError
+from sigshared.errors import UserError
 from spectro_diffusion.emotion.config import DataConfig
 from spectro_diffusion.emotion.corpora import EMOTIONS, Utterance, scan_corpus, speaker_split
 from spectro_diffusion.emotion.features import AudioReadError, cached_mel_db, scale_db

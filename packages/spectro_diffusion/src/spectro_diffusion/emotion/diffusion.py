@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sigshared.cli import UserError
 from sigshared.diffusion import ddim_sample, ddpm_sample, q_sample
+from sigshared.errors import UserError
 from sigshared.schedules import NoiseSchedule, linear_beta_schedule
 from sigshared.training import load_checkpoint, load_model_weights
 from spectro_diffusion.emotion.config import DiffusionConfig, EmotionConfig, load_emotion_config

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from scipy import linalg
 
-from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.cli import add_common_arguments, cli_entry, require_file
 from sigshared.diffusion import q_sample
+from sigshared.errors import UserError
 from sigshared.metrics import snr_db
 from sigshared.training import create_run_dir, select_device
 from spectro_diffusion.emotion.classifier import load_classifier, predict

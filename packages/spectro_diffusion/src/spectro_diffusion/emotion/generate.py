@@ -13,7 +13,8 @@ import json
 import numpy as np
 import torch
 
-from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.cli import add_common_arguments, cli_entry, require_file
+from sigshared.errors import UserError
 from sigshared.training import create_run_dir, select_device
 from spectro_diffusion.emotion.audio import spectrograms_to_wavs
 from spectro_diffusion.emotion.diffusion import load_generator

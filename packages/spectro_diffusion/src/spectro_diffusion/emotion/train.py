@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sigshared.cli import UserError, add_common_arguments, cli_entry, require_file
+from sigshared.cli import add_common_arguments, cli_entry, require_file
+from sigshared.errors import UserError
 from sigshared.training import (
     Trainer,
     config_to_dict,
