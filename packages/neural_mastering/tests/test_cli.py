@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from neural_mastering import evaluate, infer, train
+from neural_mastering.checkpoint import default_checkpoint
+from neural_mastering.cli import eval as evaluate
+from neural_mastering.cli import infer, train
 from neural_mastering.metrics import true_peak
-from neural_mastering.modelio import default_checkpoint
 from neural_mastering.synthetic import synth_song
 
 

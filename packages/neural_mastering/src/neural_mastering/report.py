@@ -9,7 +9,7 @@ import scipy.signal
 import torch
 
 from neural_mastering.dsp.eq import magnitude_db
-from neural_mastering.mastering import MasteredTrack
+from neural_mastering.mastering import MasteredTrack, MasteringResult
 from neural_mastering.metrics import crest_factor_db, lufs, true_peak
 from sigshared.plotting import new_figure, save_figure
 
@@ -64,3 +64,31 @@ def plot_report(
     ax_sp.set_ylabel("power (dB/Hz)")
     ax_sp.legend()
     save_figure(fig, path)
+
+
+def build_report(
+    result: MasteringResult,
+    before: np.ndarray,
+    sample_rate: int,
+    phase: str,
+    target_lufs: float,
+    ceiling_db: float,
+) -> dict:
+    """The JSON report of one mastered song: EQ bands, gains, levels before / after."""
+    track = result.track
+    report = {
+        "phase": phase,
+        "sample_rate": sample_rate,
+        "channels": int(before.shape[0]),
+        "eq_bands": band_table(track),
+        "makeup_gain_db": float(track.params["makeup_db"]),
+        "output_gain_db": result.gain_db,
+        "target_lufs": target_lufs,
+        "ceiling_dbtp": ceiling_db,
+        "ceiling_limited": result.ceiling_limited,
+        "before": level_stats(before, sample_rate),
+        "after": level_stats(result.audio, sample_rate),
+    }
+    if "band_weights" in track.params:
+        report["band_weights"] = [float(w) for w in track.params["band_weights"]]
+    return report
