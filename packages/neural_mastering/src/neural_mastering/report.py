@@ -11,7 +11,9 @@ import torch
 from neural_mastering.dsp.eq import magnitude_db
 from neural_mastering.mastering import MasteredTrack, MasteringResult
 from neural_mastering.metrics import crest_factor_db, lufs, true_peak
-from sigshared.plotting import new_figure, save_figure
+import matplotlib.pyplot as plt
+
+from sigshared.plotting import new_figure
 
 
 def band_table(track: MasteredTrack) -> list[dict[str, float | str]]:
@@ -45,7 +47,8 @@ def level_stats(x: np.ndarray, sr: int) -> dict[str, float]:
 def plot_report(
     path: Path, track: MasteredTrack, before: np.ndarray, after: np.ndarray, sr: int, model_sr: int
 ) -> None:
-    """EQ curve (total and per band) above the before / after spectra of the channel mean."""
+    """EQ curve (total and per band) above the before / after spectra of the channel mean,
+    written to `path` as PNG."""
     fig, (ax_eq, ax_sp) = new_figure(2, 1, figsize=(9, 7))
     f = np.geomspace(20, min(20000, 0.49 * model_sr), 512)
     ft = torch.from_numpy(f)
@@ -63,7 +66,11 @@ def plot_report(
     ax_sp.set_xlabel("frequency (Hz)")
     ax_sp.set_ylabel("power (dB/Hz)")
     ax_sp.legend()
-    save_figure(fig, path)
+    # PNG by name, not by suffix: the path may be a temporary one (see sigshared.files).
+    try:
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
 
 
 def build_report(

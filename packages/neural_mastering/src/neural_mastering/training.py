@@ -95,7 +95,6 @@ def recalibrate_checkpoint(
     which = load_model_weights(model, state)
     recalibrate_batchnorm(model, dataset, cfg.trainer.batch_size, 32, device)
     state[which] = {k: v.cpu() for k, v in model.state_dict().items()}
-    state.update(CHECKPOINT_META)
     save_checkpoint(state, path)
 
 
@@ -161,6 +160,7 @@ def train(
         device=device,
         callbacks=[step_losses],
         extra_state={"config": config_to_dict(cfg)},
+        checkpoint_meta=CHECKPOINT_META,
     )
     result = trainer.fit(train_set, val_set, resume_from=resume)
     for ckpt in (result.last_checkpoint, result.best_checkpoint):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from neural_mastering.config import PHASES, load
 from neural_mastering.evaluation import format_scores
@@ -19,7 +18,7 @@ from neural_mastering.training import train
 from sigshared.cli import add_common_arguments, cli_entry, require_file
 from sigshared.training import (
     apply_common_arguments,
-    create_run_dir,
+    run_folder,
     seed_everything,
     select_device,
 )
@@ -69,11 +68,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"training {cfg.trainer.max_epochs} epochs (time not measured for this config)")
     seed_everything(cfg.trainer.seed)
     device = select_device(args.device)
-    out = args.out if args.out or resume is None else Path(resume).parent.parent
-    run_dir = create_run_dir(
-        "neural_mastering", out, overwrite=args.overwrite or resume is not None
-    )
-    report = train(cfg, run_dir, device, resume)
+    with run_folder(
+        "neural_mastering", args.out, resume=resume, overwrite=args.overwrite
+    ) as run_dir:
+        report = train(cfg, run_dir, device, resume)
     if report:
         print(json.dumps({k: v for k, v in report.items() if k != "validation_scores"}, indent=2))
         print(format_scores(report["validation_scores"]))
