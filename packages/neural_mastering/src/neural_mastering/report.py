@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import scipy.signal
 import torch
@@ -11,8 +12,6 @@ import torch
 from neural_mastering.dsp.eq import magnitude_db
 from neural_mastering.mastering import MasteredTrack, MasteringResult
 from neural_mastering.metrics import crest_factor_db, lufs, true_peak
-import matplotlib.pyplot as plt
-
 from sigshared.plotting import new_figure
 
 
