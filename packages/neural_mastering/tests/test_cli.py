@@ -186,6 +186,9 @@ def test_infer_bad_inputs_exit_2_with_one_line_and_write_nothing(tmp_path, capsy
         (["--preset", "radio"], "--preset"),
         (["-o", str(tmp_path / "out.flac"), "--bit-depth", "32f"], "FLAC holds integer"),
         ([str(song), "-o", str(tmp_path / "one.wav")], "need an output folder"),
+        (["--reference", str(tmp_path / "nope.wav")], "audio file not found"),
+        (["--reference", str(song), "--reference-weights", "1", "2"], "one per reference"),
+        (["--reference", str(song), "--reference-weights", "0"], "--reference-weights"),
     ]
     cases += [(["--checkpoint", str(p)], msg) for p, msg in _checkpoints(tmp_path)]
     before = sorted(p.name for p in tmp_path.iterdir())

@@ -35,6 +35,7 @@ from neural_mastering.delivery import MIN_DURATION_S, Delivered, deliver
 from neural_mastering.dsp.eq import apply_eq_sos
 from neural_mastering.metrics import lufs
 from neural_mastering.model import MasteringModel
+from neural_mastering.reference import balance_db, distance_db, match_balance
 from sigshared.errors import ConfigError, DataError
 
 
@@ -189,6 +190,7 @@ class MasteringResult:
     track: MasteredTrack
     input_gain_db: float
     residual: dict[str, float | bool | str]
+    balance_distance_db: dict[str, float] | None = None
 
     @property
     def audio(self) -> np.ndarray:
@@ -264,6 +266,7 @@ def master_audio(
     latent_s: float = 60.0,
     mix: float = 1.0,
     eq_amount: float = 1.0,
+    reference_db: np.ndarray | None = None,
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> MasteringResult:
@@ -274,6 +277,8 @@ def master_audio(
        keeps it);
     3. back to the input's rate and length, the normalising gain undone;
     4. `mix` (0..1): the processed signal blended with the loudness-matched original;
+       with `reference_db` (a `reference.reference_balance`), a matching filter then moves
+       its third-octave balance to the references' (distances before / after reported);
     5. `delivery.deliver`: DC block, loudness to `target_lufs`, true-peak limit at
        `ceiling_db`.
     latent_s 0 hears the whole song.
@@ -305,7 +310,18 @@ def master_audio(
         match = lufs(y, sample_rate) - lufs(x, sample_rate)
         match = match if np.isfinite(match) else 0.0
         y = mix * y + (1 - mix) * x * 10 ** (match / 20)
+    distances = None
+    if reference_db is not None:
+        before = distance_db(balance_db(x, sample_rate), reference_db)
+        y = match_balance(y, sample_rate, reference_db)
     delivered = deliver(y, sample_rate, target_lufs, ceiling_db)
+    if reference_db is not None:
+        after = distance_db(balance_db(delivered.audio, sample_rate), reference_db)
+        distances = {"input": before, "output": after}
     return MasteringResult(
-        delivered=delivered, track=track, input_gain_db=float(norm_db), residual=verdict
+        delivered=delivered,
+        track=track,
+        input_gain_db=float(norm_db),
+        residual=verdict,
+        balance_distance_db=distances,
     )

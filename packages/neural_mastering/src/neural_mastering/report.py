@@ -129,6 +129,8 @@ def build_report(
         "before": level_stats(before, sample_rate),
         "after": level_stats(result.audio, sample_rate),
     }
+    if result.balance_distance_db is not None:
+        report["reference_balance_distance_db"] = result.balance_distance_db
     if "band_weights" in track.params:
         report["band_weights"] = [float(w) for w in track.params["band_weights"]]
     return report

@@ -32,9 +32,11 @@ from neural_mastering.checkpoint import load_trained
 from neural_mastering.config import PHASES
 from neural_mastering.delivery import GR_WARNING_DB, PRESETS
 from neural_mastering.mastering import master_audio
+from neural_mastering.metrics import lufs
+from neural_mastering.reference import reference_balance
 from neural_mastering.report import build_report, plot_report
 from sigshared.cli import check_output_path, cli_entry, finite_float
-from sigshared.errors import OutputError
+from sigshared.errors import ConfigError, OutputError
 from sigshared.files import atomic_output
 from sigshared.training import select_device
 
@@ -85,6 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=finite_float(0.0, 100.0),
         default=100.0,
         help="percent of the predicted EQ band gains applied, 0..100 (default 100)",
+    )
+    parser.add_argument(
+        "--reference",
+        nargs="+",
+        metavar="REF",
+        help="reference tracks: the output's third-octave balance is matched to theirs and "
+        "its loudness to their mean, unless --target-lufs is given (--ceiling still holds)",
+    )
+    parser.add_argument(
+        "--reference-weights",
+        nargs="+",
+        type=finite_float(0.0, lo_open=True),
+        metavar="W",
+        help="one weight > 0 per reference (default: equal)",
     )
     parser.add_argument(
         "--bit-depth",
@@ -159,8 +175,13 @@ def main(argv: list[str] | None = None) -> None:
     target = target if args.target_lufs is None else args.target_lufs
     ceiling = ceiling if args.ceiling is None else args.ceiling
     songs = [Path(s) for s in args.songs]
-    for song in songs:
+    for song in songs + [Path(r) for r in args.reference or []]:
         check_audio_file(song)
+    if args.reference_weights and len(args.reference_weights) != len(args.reference or []):
+        raise ConfigError(
+            f"--reference-weights gives {len(args.reference_weights)} weights for "
+            f"{len(args.reference or [])} references; give one per reference"
+        )
     outs = output_paths(songs, args.output)
     plan = []
     for out in outs:
@@ -170,6 +191,14 @@ def main(argv: list[str] | None = None) -> None:
         for p in extras:
             check_output_path(p, overwrite=args.overwrite, what="report")
         plan.append((out, extras))
+    reference_db = None
+    if args.reference:
+        refs = [load_audio(r) for r in args.reference]
+        reference_db = reference_balance(refs, args.reference_weights)
+        if args.target_lufs is None:
+            w = args.reference_weights or [1.0] * len(refs)
+            target = float(np.average([lufs(x, sr) for x, sr in refs], weights=w))
+            print(f"reference loudness: {target:.1f} LUFS")
     device = select_device(args.device)
     trained = load_trained(args.checkpoint, args.phase)
     rng = np.random.default_rng(args.seed)
@@ -180,10 +209,12 @@ def main(argv: list[str] | None = None) -> None:
         disable=args.quiet or not sys.stderr.isatty() or len(songs) == 1,
     )
     for song, (out, extras) in bar:
-        master_one(args, trained, song, out, extras, target, ceiling, device, rng)
+        master_one(args, trained, song, out, extras, target, ceiling, reference_db, device, rng)
 
 
-def master_one(args, trained, song, out, extras, target, ceiling, device, rng) -> None:
+def master_one(
+    args, trained, song, out, extras, target, ceiling, reference_db, device, rng
+) -> None:
     """Master one song into `out` (and the report files `extras`) and print what happened."""
     x, sr = load_audio(song)
     started = time.perf_counter()
@@ -197,6 +228,7 @@ def master_one(args, trained, song, out, extras, target, ceiling, device, rng) -
         latent_s=args.latent_s,
         mix=args.mix / 100,
         eq_amount=args.eq_amount / 100,
+        reference_db=reference_db,
         device=device,
         progress=not args.quiet and len(args.songs) == 1,
     )
@@ -211,6 +243,8 @@ def master_one(args, trained, song, out, extras, target, ceiling, device, rng) -
             "mix_percent": args.mix,
             "eq_amount_percent": args.eq_amount,
             "bit_depth": args.bit_depth,
+            "references": args.reference or [],
+            "reference_weights": args.reference_weights or [],
         }
         report = {"input": str(song), "output": str(out)}
         report |= build_report(result, x, sr, trained.config.model.phase, settings)
@@ -243,6 +277,12 @@ def master_one(args, trained, song, out, extras, target, ceiling, device, rng) -
         )
     if not result.residual["used"] and result.track.residual is not None:
         print(f"note: residual path dropped ({result.residual['reason']}); EQ only")
+    if result.balance_distance_db is not None:
+        dist = result.balance_distance_db
+        print(
+            f"balance distance to the references: {dist['input']:.2f} dB (input) -> "
+            f"{dist['output']:.2f} dB (output)"
+        )
     if report is not None:
         print(f"report: {extras[0]}, {extras[1]}")
 
