@@ -12,7 +12,7 @@ from sigshared.errors import DataError
 SR = 44100
 
 
-def _song(seconds=6.0, seed=0):
+def _song(seconds=3.0, seed=0):
     """A stereo synthetic song faded in and out over 10 ms, as released music starts and ends
     (an abrupt end is a step whose band-limited overshoot no meter agrees on)."""
     s = synth_song(seed, seconds, SR)
