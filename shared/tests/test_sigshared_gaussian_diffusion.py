@@ -228,6 +228,7 @@ SAMPLE_OK = {"shape": (1, 1, 4), "num_inference_steps": 5, "guidance_scale": 1.0
     [
         ({"prediction_type": "score"}, {}, "valid values: eps, v, x0"),
         ({"beta_schedule": "sigmoid"}, {}, "valid values: cosine, linear"),
+        ({"num_train_timesteps": 0}, {}, "num_train_timesteps must be >= 1"),
         ({"loss_weighting": "p2"}, {}, "valid values: none, min_snr"),
         ({"cond_drop_prob": 1.5}, {}, r"cond_drop_prob must lie in \[0, 1\]"),
         ({"cond_drop_prob": 0.1}, {}, "cond_drop_prob > 0 needs null_cond"),

@@ -53,6 +53,11 @@ def _finite(name: str, value: float, lo: float | None = None, hi: float | None =
         raise ValueError(f"{name} must lie in [{lo_s}, {hi_s}], got {value!r}")
 
 
+def _integer(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+
+
 class GaussianDiffusion(nn.Module):
     """Gaussian diffusion (Ho et al. 2020) around `denoiser`.
 
@@ -95,10 +100,9 @@ class GaussianDiffusion(nn.Module):
         check_prediction_type(prediction_type)
         _choice("beta_schedule", beta_schedule, SCHEDULE_NAMES)
         _choice("loss_weighting", loss_weighting, LOSS_WEIGHTINGS)
-        if isinstance(num_train_timesteps, bool) or not isinstance(
-            num_train_timesteps, numbers.Integral
-        ):
-            raise ValueError(f"num_train_timesteps must be an integer, got {num_train_timesteps!r}")
+        _integer("num_train_timesteps", num_train_timesteps)
+        if num_train_timesteps < 1:
+            raise ValueError(f"num_train_timesteps must be >= 1, got {num_train_timesteps}")
         _finite("cond_drop_prob", cond_drop_prob, 0.0, 1.0)
         if cond_drop_prob > 0 and null_cond is None:
             raise ValueError("cond_drop_prob > 0 needs null_cond (the null condition of a batch)")
@@ -234,10 +238,7 @@ class GaussianDiffusion(nn.Module):
         _choice("sampler", sampler, SAMPLERS)
         _finite("guidance_scale", guidance_scale)
         _finite("eta", eta, 0.0)
-        if isinstance(num_inference_steps, bool) or not isinstance(
-            num_inference_steps, numbers.Integral
-        ):
-            raise ValueError(f"num_inference_steps must be an integer, got {num_inference_steps!r}")
+        _integer("num_inference_steps", num_inference_steps)
         if eta != 0 and sampler != "ddim":
             raise ValueError(f"eta applies to sampler 'ddim' only; got eta={eta} with {sampler!r}")
         guided = guidance_scale != 1.0
