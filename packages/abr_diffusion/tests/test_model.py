@@ -37,7 +37,9 @@ def test_output_shape_and_dict():
 def test_wrong_length_is_refused_not_interpolated(length):
     with pytest.raises(ValueError, match=f"expected signal length 200, got {length}"):
         tiny()(
-            torch.randn(2, 1, length), torch.zeros(2, dtype=torch.long), make_cond(torch.randn(2, 4))
+            torch.randn(2, 1, length),
+            torch.zeros(2, dtype=torch.long),
+            make_cond(torch.randn(2, 4)),
         )
 
 

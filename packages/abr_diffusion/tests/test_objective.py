@@ -53,7 +53,9 @@ def test_reconstruct_with_the_true_v_recovers_x0_at_every_step():
 def test_loss_of_the_oracle_is_zero_and_has_the_stft_term():
     x0, noise = torch.randn(3, 1, 200), torch.randn(3, 1, 200)
     _, diffusion = _oracle_diffusion(x0, noise)
-    out = diffusion.loss(x0, make_cond(torch.zeros(3, 4)), t=torch.tensor([5, 500, 990]), noise=noise)
+    out = diffusion.loss(
+        x0, make_cond(torch.zeros(3, 4)), t=torch.tensor([5, 500, 990]), noise=noise
+    )
     assert set(out) >= {"loss", "mse", "stft"}
     assert out["mse"] < 1e-8 and out["stft"] < 1e-3 and out["loss"] < 1e-3
 

@@ -17,7 +17,7 @@ from abr_diffusion.data import AmplitudeModel, StaticScaler
 from abr_diffusion.model import build_model, make_cond
 from abr_diffusion.objective import build_diffusion
 from sigshared.diffusion import GaussianDiffusion, q_sample
-from sigshared.errors import CheckpointError
+from sigshared.errors import CheckpointError, UserError
 from sigshared.training import load_checkpoint, load_model_weights
 
 PACKAGE = "abr_diffusion"
@@ -53,6 +53,10 @@ class TrainedModel:
         """Samples (B, 1, T) for z-scored static (B, S) from x_T (B, 1, T); a None setting
         takes the config's. With `t_start`, x_T is a signal noised to that step (denoising)."""
         d = self.config.diffusion
+        sampler = d.sampler if sampler is None else sampler
+        eta = d.eta if eta is None else eta
+        if eta != 0 and sampler != "ddim":
+            raise UserError(f"eta {eta} applies to the ddim sampler only, not {sampler}")
         return self.diffusion.sample(
             make_cond(static_z.to(self.device)),
             shape=tuple(x_T.shape),
@@ -60,8 +64,8 @@ class TrainedModel:
             if num_inference_steps is None
             else num_inference_steps,
             guidance_scale=d.guidance_scale if guidance_scale is None else guidance_scale,
-            sampler=d.sampler if sampler is None else sampler,
-            eta=d.eta if eta is None else eta,
+            sampler=sampler,
+            eta=eta,
             generator=generator,
             x_T=x_T.to(self.device),
             t_start=t_start,

@@ -79,7 +79,10 @@ class ModelConfig:
             "an even number >= 2 (sine and cosine halves)",
         )
         _require(
-            _finite(self.dropout) and 0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)"
+            _finite(self.dropout) and 0 <= self.dropout < 1,
+            "model.dropout",
+            self.dropout,
+            "in [0, 1)",
         )
 
 
@@ -150,9 +153,17 @@ class DiffusionConfig:
             f"in 1 .. {self.num_train_timesteps} (diffusion.num_train_timesteps)",
         )
         _require(
-            self.sampler in SAMPLERS, "diffusion.sampler", self.sampler, f"one of {', '.join(SAMPLERS)}"
+            self.sampler in SAMPLERS,
+            "diffusion.sampler",
+            self.sampler,
+            f"one of {', '.join(SAMPLERS)}",
         )
-        _require(_finite(self.eta) and self.eta >= 0, "diffusion.eta", self.eta, ">= 0")
+        _require(
+            _finite(self.eta) and self.eta >= 0 and (self.eta == 0 or self.sampler == "ddim"),
+            "diffusion.eta",
+            self.eta,
+            ">= 0, and 0 unless diffusion.sampler is ddim",
+        )
         _require(
             _finite(self.guidance_scale) and self.guidance_scale >= 0,
             "diffusion.guidance_scale",

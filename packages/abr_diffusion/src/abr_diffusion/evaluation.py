@@ -8,8 +8,8 @@ generation: the checkpoint's sampler (DDIM, 60 steps, eta 0 by default) from noi
 Per signal: MSE, L1, Pearson, SNR (dB), multi-resolution STFT distance and DTW, on the
 z-scored signals (the document's scale), and the wave I / III / V peak-latency error in ms
 against the peaks found the same way in the reference (and, for synthetic data, against the
-true latencies too). Summaries are means over signals. `write_evaluation` prints and writes the table and
-plots; `intensity_series` generates one response per stimulus level.
+true latencies too). Summaries are means over signals. `write_evaluation` prints and writes
+the table and plots; `intensity_series` generates one response per stimulus level.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from abr_diffusion.checkpoint import TrainedModel
-from abr_diffusion.data import zscore_signals, to_uv
+from abr_diffusion.data import to_uv, zscore_signals
 from abr_diffusion.evaluation import SamplingOptions
 from abr_diffusion.peaks import WAVES, peak_latencies
 from abr_diffusion.plots import plot_best_worst, plot_signals
@@ -145,7 +145,9 @@ def write_generated(gen: Generated, names: list[str], out: Path) -> list[Path]:
     )
     k = min(len(gen.signals_uv), 12)
     labels = [", ".join(f"{n} {v:g}" for n, v in zip(names, row)) for row in gen.static[:k]]
-    plot = plot_signals(gen.signals_uv[:k], labels, "generated ABRs", out / "plots" / "generated.png")
+    plot = plot_signals(
+        gen.signals_uv[:k], labels, "generated ABRs", out / "plots" / "generated.png"
+    )
     return [out / "generated.csv", out / "generated.npz", plot]
 
 
@@ -165,6 +167,10 @@ def write_denoised(den: Denoised, names: list[str], t: int, out: Path) -> list[P
     std = np.maximum(data.signals.std(axis=1), 1e-8)
     change = (((den.denoised_uv - data.signals) / std[:, None]) ** 2).mean(1)
     plot = plot_best_worst(
-        data.signals, den.denoised_uv, change, f"denoised from t={t}", out / "plots" / "denoised.png"
+        data.signals,
+        den.denoised_uv,
+        change,
+        f"denoised from t={t}",
+        out / "plots" / "denoised.png",
     )
     return [out / "denoised.csv", out / "denoised.npz", plot]

@@ -39,9 +39,7 @@ def build_diffusion(net: ABRTransformerGenerator, cfg: DiffusionConfig) -> Gauss
     )
 
 
-def loss_step(
-    model: GaussianDiffusion, batch: dict[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
+def loss_step(model: GaussianDiffusion, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Loss of one batch {"x": (B, 1, T) z-scored signals, "static": (B, S) z-scored params}:
     {"loss", "mse" (of v), "stft"}. The Trainer calls it for training and validation."""
     return model.loss(batch["x"], make_cond(batch["static"]))

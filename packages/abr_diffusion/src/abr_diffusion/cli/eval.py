@@ -22,14 +22,12 @@ from abr_diffusion.evaluation import SamplingOptions, evaluate, write_evaluation
 from sigshared.cli import (
     add_common_arguments,
     bounded_int,
-    check_output_path,
     cli_entry,
     finite_float,
     require_file,
 )
 from sigshared.errors import UserError
-from sigshared.files import output_dir
-from sigshared.training import seed_everything, select_device
+from sigshared.training import run_folder, seed_everything, select_device
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,35 +81,34 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    out_path = check_output_path(args.out, overwrite=args.overwrite, what="output folder")
     device = select_device(args.device)
-    trained = load_trained(require_file(args.checkpoint, "checkpoint"), device)
-    cfg = trained.config
-    if args.num_inference_steps and args.num_inference_steps > cfg.diffusion.num_train_timesteps:
-        raise UserError(
-            f"--num-inference-steps must lie in 1 .. {cfg.diffusion.num_train_timesteps}, "
-            f"got {args.num_inference_steps}"
+    # The output folder is checked and created first; a failure below removes it again.
+    with run_folder("abr_diffusion_eval", args.out, overwrite=args.overwrite) as out:
+        trained = load_trained(require_file(args.checkpoint, "checkpoint"), device)
+        cfg = trained.config
+        steps = args.num_inference_steps
+        if steps is not None and steps > cfg.diffusion.num_train_timesteps:
+            raise UserError(
+                f"--num-inference-steps must lie in 1 .. {cfg.diffusion.num_train_timesteps}, "
+                f"got {steps}"
+            )
+        if args.data:
+            cfg.data.path = str(require_file(args.data, "data file"))
+        seed = cfg.trainer.seed if args.seed is None else args.seed
+        seed_everything(seed)
+        n_max = cfg.eval.max_signals if args.max_signals is None else args.max_signals
+        splits = load_data(cfg)
+        test_ds = ABRDataset(splits.data.subset(splits.test), trained.scaler)
+        n = min(n_max, len(test_ds))
+        index = np.random.default_rng(seed).permutation(len(test_ds))[:n]
+        print(
+            f"abr-eval: {n} of {len(test_ds)} test recordings ({cfg.data.path or 'synthetic'}), "
+            f"{trained.weights} weights, device {device}"
         )
-    if args.data:
-        cfg.data.path = str(require_file(args.data, "data file"))
-    seed = cfg.trainer.seed if args.seed is None else args.seed
-    seed_everything(seed)
-    n_max = cfg.eval.max_signals if args.max_signals is None else args.max_signals
-    splits = load_data(cfg)
-    test_ds = ABRDataset(splits.data.subset(splits.test), trained.scaler)
-    n = min(n_max, len(test_ds))
-    index = np.random.default_rng(seed).permutation(len(test_ds))[:n]
-    print(
-        f"abr-eval: {n} of {len(test_ds)} test recordings ({cfg.data.path or 'synthetic'}), "
-        f"{trained.weights} weights, device {device}"
-    )
-    sampling = SamplingOptions(
-        args.num_inference_steps, args.guidance_scale, args.sampler, args.eta
-    )
-    results = evaluate(
-        trained, test_ds, index, cfg.eval.batch_size, seed, sampling, progress=not args.quiet
-    )
-    with output_dir(out_path, overwrite=args.overwrite) as out:
+        sampling = SamplingOptions(steps, args.guidance_scale, args.sampler, args.eta)
+        results = evaluate(
+            trained, test_ds, index, cfg.eval.batch_size, seed, sampling, progress=not args.quiet
+        )
         summary = write_evaluation(results, test_ds, index, out, plots=not args.no_plots)
         settings = {
             "checkpoint": str(args.checkpoint),

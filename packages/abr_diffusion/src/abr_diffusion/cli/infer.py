@@ -26,15 +26,14 @@ from abr_diffusion.inference import (
 from sigshared.cli import (
     add_common_arguments,
     bounded_int,
-    check_output_path,
     cli_entry,
     finite_float,
     require_file,
 )
 from sigshared.errors import UserError
-from sigshared.files import output_dir
-from sigshared.training import seed_everything, select_device
+from sigshared.training import run_folder, seed_everything, select_device
 
+OUTPUT_NAME = "abr_diffusion_infer"
 FLAGS = (("age", "years"), ("intensity", "dB nHL"), ("rate", "clicks/s"), ("fmp", "FMP ratio"))
 
 
@@ -142,35 +141,37 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.mode == "generate" and args.num_inference_steps == 0:
         raise UserError("--num-inference-steps must be >= 1 for generate (0 is for denoise)")
-    out_path = check_output_path(args.out, overwrite=args.overwrite, what="output folder")
     seed = 0 if args.seed is None else args.seed
     seed_everything(seed)
     device = select_device(args.device)
-    trained = load_trained(require_file(args.checkpoint, "checkpoint"), device)
-    d = trained.config.diffusion
-    steps = args.num_inference_steps
-    if steps is not None and steps > d.num_train_timesteps:
-        raise UserError(
-            f"--num-inference-steps must lie in 0 .. {d.num_train_timesteps}, got {steps}"
-        )
-    names = list(trained.config.data.static_columns)
-    if args.mode == "generate":
-        conditions = _conditions(args, trained)
-        sampling = SamplingOptions(steps, args.guidance_scale, args.sampler, args.eta)
-        result = generate(trained, conditions, args.num_samples, seed, sampling)
-        with output_dir(out_path, overwrite=args.overwrite) as out:
+    # The output folder is checked and created first; a failure below removes it again.
+    with run_folder(OUTPUT_NAME, args.out, overwrite=args.overwrite) as out:
+        trained = load_trained(require_file(args.checkpoint, "checkpoint"), device)
+        d = trained.config.diffusion
+        steps = args.num_inference_steps
+        if steps is not None and steps > d.num_train_timesteps:
+            raise UserError(
+                f"--num-inference-steps must lie in 0 .. {d.num_train_timesteps}, got {steps}"
+            )
+        names = list(trained.config.data.static_columns)
+        if args.mode == "generate":
+            conditions = _conditions(args, trained)
+            sampling = SamplingOptions(steps, args.guidance_scale, args.sampler, args.eta)
+            result = generate(trained, conditions, args.num_samples, seed, sampling)
             write_generated(result, names, out)
-        print(f"abr-infer: {len(result.signals_uv)} generated signals -> {out}")
-    else:
-        if args.t >= d.num_train_timesteps:
-            raise UserError(f"--t must lie in 0 .. {d.num_train_timesteps - 1}, got {args.t}")
-        m = trained.config.data
-        columns = ColumnNames(m.patient_column, names, m.signal_column)
-        data = load_table(args.input, columns, trained.config.model.seq_len, require_patient=False)
-        result = denoise(trained, data, args.t, steps, seed)
-        with output_dir(out_path, overwrite=args.overwrite) as out:
+            done = f"{len(result.signals_uv)} generated signals"
+        else:
+            if args.t >= d.num_train_timesteps:
+                raise UserError(f"--t must lie in 0 .. {d.num_train_timesteps - 1}, got {args.t}")
+            m = trained.config.data
+            columns = ColumnNames(m.patient_column, names, m.signal_column)
+            data = load_table(
+                args.input, columns, trained.config.model.seq_len, require_patient=False
+            )
+            result = denoise(trained, data, args.t, steps, seed)
             write_denoised(result, names, args.t, out)
-        print(f"abr-infer: {len(result.denoised_uv)} denoised signals -> {out}")
+            done = f"{len(result.denoised_uv)} denoised signals"
+    print(f"abr-infer: {done} -> {out}")
 
 
 if __name__ == "__main__":

@@ -77,9 +77,10 @@ def first_line(args: argparse.Namespace, steps: int) -> str:
     line = f"abr-train: training {steps} steps"
     if args.config == "demo" and not args.resume:
         minutes = steps * DEMO_SECONDS_PER_STEP / 60
+        when = f"about {minutes:.0f} minutes" if minutes >= 1 else "under a minute"
         line += (
-            f" (about {minutes:.0f} minutes on a 2-core CPU; the DEMO config: synthetic data, "
-            "small model; the design document's full model: --config default)"
+            f" ({when} on a 2-core CPU; the DEMO config: synthetic data, small model; the "
+            "design document's full model: --config default)"
         )
     return line
 
@@ -88,11 +89,13 @@ def first_line(args: argparse.Namespace, steps: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     cfg = resolve_config(args)
-    prepared = prepare(cfg)
-    print(first_line(args, prepared.planned_steps), flush=True)
     device = select_device(args.device)
     label = f"resumed from {args.resume}" if args.resume else str(args.config)
+    # The run folder is checked and created before any work; a failure removes it again
+    # (unless it holds a checkpoint).
     with run_folder(PACKAGE, args.out, resume=args.resume, overwrite=args.overwrite) as run_dir:
+        prepared = prepare(cfg)
+        print(first_line(args, prepared.planned_steps), flush=True)
         train(prepared, run_dir, device, resume=args.resume, label=label)
     print(f"abr-train: report, evaluation and plots in {run_dir}")
 
