@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from teb_vae import infer, train
+from teb_vae.cli import infer, train
 from teb_vae.synthetic import synthetic_ctg, write_wfdb_record
 
 TINY = {
