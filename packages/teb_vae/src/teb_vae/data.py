@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from sigshared.errors import DataError
+from sigshared.files import atomic_output
 from teb_vae.config import FeatureConfig, RunConfig
 from teb_vae.features import FeatureExtractor
 from teb_vae.features.preprocess import FS, clean_ctg, normalize_fhr, normalize_up
@@ -219,10 +220,9 @@ def compute_features(
         for k, v in out.items()
     }
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **feats)
-        tmp.replace(path)
+        # a per-process temporary name: two commands sharing the cache never collide
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **feats)
     return feats
 
 
