@@ -96,6 +96,7 @@ def test_train_writes_the_run_folder(trained):
     assert {"model", "persistence", "last2min_mean", "improvement"} <= set(ev)
     assert 0.0 <= ev["model"]["coverage_2std"] <= 1.0 and ev["model"]["mae_bpm"] > 0
     assert (out / "checkpoints" / "last.pt").is_file() and (out / "config.yaml").is_file()
+    assert (out / "checkpoints" / "best.pt").is_file()
     assert (out / "plots" / "forecast_final.pdf").read_bytes()[:4] == b"%PDF"
 
 
@@ -108,9 +109,9 @@ def test_resume_continues_steps_and_kl_annealing(trained, tmp_path):
     resumed = tmp_path / "resumed"
     shutil.copytree(out, resumed)
     ckpt = resumed / "checkpoints" / "last.pt"
-    argv = ["--config", str(root / "tiny.yaml"), "--data", str(root / "data"), "--out"]
-    argv += [str(resumed), "--device", "cpu", "--quiet", "--set", "trainer.max_steps=4"]
-    assert run(train.main, [*argv, "--resume", str(ckpt)]) == 0
+    argv = ["--config", str(root / "tiny.yaml"), "--data", str(root / "data")]
+    argv += ["--device", "cpu", "--quiet", "--set", "trainer.max_steps=4"]
+    assert run(train.main, [*argv, "--resume", str(ckpt)]) == 0  # in place: no --out
     assert json.loads((resumed / "report.json").read_text())["steps"] == 4
     state = torch.load(resumed / "checkpoints" / "last.pt", weights_only=True)
     assert int(state["model"]["kld_step"]) == 4
@@ -279,7 +280,7 @@ def test_train_bad_inputs_exit_2_with_one_line_and_leave_nothing(
     other = tmp_path / "other"
     argv = ["--config", tiny, "--data", data, "--device", "cpu", "--quiet"]
     assert run(train.main, [*argv, "--out", str(other)]) == 0
-    capsys.readouterr()
+    assert capsys.readouterr().out.splitlines()[0] == "teb-train: training 2 steps"
     code = run(
         train.main, [*argv, "--resume", str(other / "checkpoints/last.pt"), "--out", str(out)]
     )
