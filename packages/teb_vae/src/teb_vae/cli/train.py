@@ -17,8 +17,9 @@ from sigshared.training import apply_common_arguments, run_folder, select_device
 from teb_vae.config import load_run_config
 from teb_vae.training import train_run
 
-# Measured with `uv run teb-train` (demo config: 1020 steps) on the idle 2-core CPU: 183 s.
-DEMO_ESTIMATE = "about 3 minutes on an idle 2-core CPU, longer on a busy one"
+# Measured with `uv run teb-train` (demo config, 1020 steps): 183 s on the idle 2-core CPU,
+# 38 min 17 s (26 % of a core) on the same CPU shared with seven other jobs.
+DEMO_ESTIMATE = "about 3 minutes on an idle 2-core CPU; 38 minutes measured beside seven other jobs"
 
 
 def _plan(steps: int | None, epochs: int, demo: bool) -> str:
