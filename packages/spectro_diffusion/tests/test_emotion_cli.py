@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spectro_diffusion.emotion import classifier, evaluate, generate, train
+from spectro_diffusion.emotion.cli import eval as evaluate
+from spectro_diffusion.emotion.cli import generate, train
+from spectro_diffusion.emotion.cli import train_classifier as classifier
 
 
 def run(main, argv: list[str]) -> int:
@@ -52,7 +54,7 @@ def test_resume_continues_the_step_count(trained):
 def test_generate_writes_pngs_wavs_and_a_sheet(trained, capsys):
     out = trained["root"] / "gen"
     ckpt = str(trained["run"] / "checkpoints" / "last.pt")
-    args = ["--checkpoint", ckpt, "--emotion", "anger", "--num-samples", "2", "--steps", "4"]
+    args = ["--checkpoint", ckpt, "--emotion", "anger", "--num-samples", "2", "--num-inference-steps", "4"]
     assert run(generate.main, [*args, "--out", str(out), "--quiet"]) == 0
     for name in ("sheet.png", "anger_0.png", "anger_1.wav", "anger_0.npy", "report.json"):
         assert (out / name).is_file(), name
@@ -88,7 +90,7 @@ def test_eval_prints_the_table(trained, capsys):
             str(trained["clf"] / "checkpoints" / "last.pt"),
             "--num-per-class",
             "2",
-            "--steps",
+            "--num-inference-steps",
             "3",
             "--audio-clips",
             "2",

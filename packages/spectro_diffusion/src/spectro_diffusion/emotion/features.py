@@ -18,6 +18,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 
+from sigshared.files import unique_temp_path
+
 
 @dataclass(frozen=True)
 class MelSettings:
@@ -130,8 +132,11 @@ def cached_mel_db(path: str | Path, s: MelSettings, cache_dir: str | Path | None
         return np.load(cache)
     db = mel_db(load_clip(path, s), s)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{name}.tmp.npy")
-    np.save(tmp, db)
+    # A name unique to this process and call: two commands filling one cache never collide,
+    # and the rename makes the finished file appear whole.
+    tmp = unique_temp_path(cache)
+    with open(tmp, "wb") as f:
+        np.save(f, db)
     tmp.replace(cache)
     return db
 
