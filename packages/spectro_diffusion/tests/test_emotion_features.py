@@ -10,7 +10,9 @@ from spectro_diffusion.emotion.features import (
     griffin_lim,
     load_clip,
     mel_db,
+    istft,
     scale_db,
+    stft,
     trim_silence,
     unscale_db,
     write_wav,
@@ -65,6 +67,21 @@ def test_mel_peak_of_a_tone_sits_at_its_frequency():
     assert abs(peak - int(np.argmin(np.abs(centres - f)))) <= 1
 
 
+def test_stft_matches_framed_rfft_and_inverts():
+    # Independent reference: zero-pad n_fft/2 at both ends, frame every hop, periodic Hann
+    # window, rfft per frame (librosa.stft's definition).
+    n_fft, hop = 64, 16
+    x = np.random.default_rng(1).standard_normal(300)
+    padded = np.pad(x, n_fft // 2)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    reference = np.fft.rfft(frames * window, axis=1).T
+    got = stft(x, n_fft, hop).numpy()
+    assert got.shape == reference.shape
+    assert np.allclose(got, reference, atol=1e-9)
+    assert np.allclose(istft(stft(x, n_fft, hop), n_fft, hop, len(x)).numpy(), x, atol=1e-9)
+
+
 def test_griffin_lim_gives_finite_audio_of_the_expected_length():
     rng = np.random.default_rng(0)
     audio = synthesize_utterance("neutral", "03", rng, duration=1.0)[: SMALL.num_samples]
@@ -73,6 +90,8 @@ def test_griffin_lim_gives_finite_audio_of_the_expected_length():
     assert out.shape == ((SMALL.n_frames - 1) * SMALL.hop_length,)
     assert np.isfinite(out).all() and np.abs(out).max() > 0
     assert 0 <= sc < 0.5
+    # More iterations fit the magnitude better (the algorithm converges).
+    assert griffin_lim(db, SMALL, n_iter=64)[1] < sc
 
 
 def test_cache_is_keyed_by_settings(tmp_path):

@@ -67,21 +67,30 @@ class TrainedClassifier:
     config: EmotionConfig
 
 
-def _config_of(state: dict[str, Any], path: Path) -> EmotionConfig:
+def _contents(state: dict[str, Any], path: Path, what: str) -> tuple[EmotionConfig, dict]:
+    """The config and the "extra" record of a checkpoint, or a CheckpointError naming the file."""
     extra = state.get("extra") or {}
+    missing = [k for k in ("config", "classes", "db_max", "top_db") if k not in extra]
+    if missing:
+        raise CheckpointError(f"{path} is not a {what} checkpoint (it holds no {missing[0]})")
+    return load_emotion_config(extra["config"]), extra
+
+
+def _load_weights(model: torch.nn.Module, state: dict[str, Any], path: Path, **kw) -> str:
     try:
-        return load_emotion_config(extra["config"])
-    except KeyError:
-        raise CheckpointError(f"{path} holds no config; it is not a complete checkpoint") from None
+        return load_model_weights(model, state, **kw)
+    except (KeyError, RuntimeError):
+        raise CheckpointError(
+            f"{path}: its weights do not fit the model its config describes (damaged file?)"
+        ) from None
 
 
 def load_trained(path: str | Path, device: torch.device | str = "cpu") -> TrainedGenerator:
     """A `TrainedGenerator` from a `spectro-train` checkpoint (EMA weights when present)."""
     state = load_checkpoint(path, package=PACKAGE, kind=GENERATOR_KIND)
-    cfg = _config_of(state, Path(path))
-    extra = state["extra"]
+    cfg, extra = _contents(state, Path(path), "spectro-train")
     diffusion = build_diffusion(cfg, len(extra["classes"]))
-    weights = load_model_weights(diffusion, state)
+    weights = _load_weights(diffusion, state, Path(path))
     diffusion.to(device).eval()
     return TrainedGenerator(
         diffusion,
@@ -100,10 +109,9 @@ def load_trained_classifier(
 ) -> TrainedClassifier:
     """A `TrainedClassifier` from a `spectro-train-classifier` checkpoint."""
     state = load_checkpoint(path, package=PACKAGE, kind=CLASSIFIER_KIND)
-    cfg = _config_of(state, Path(path))
-    extra = state["extra"]
+    cfg, extra = _contents(state, Path(path), "spectro-train-classifier")
     net = build_classifier(cfg.classifier, len(extra["classes"]))
-    load_model_weights(net, state, prefer_ema=False)
+    _load_weights(net, state, Path(path), prefer_ema=False)
     return TrainedClassifier(
         net.to(device).eval(),
         list(extra["classes"]),

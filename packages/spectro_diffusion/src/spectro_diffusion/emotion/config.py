@@ -197,9 +197,7 @@ class SampleConfig:
     griffin_lim_iters: int = 60
 
     def __post_init__(self) -> None:
-        _require(
-            self.sampler in SAMPLERS, "sample.sampler", "ddim, ddpm or dpmpp_2m", self.sampler
-        )
+        _require(self.sampler in SAMPLERS, "sample.sampler", "ddim, ddpm or dpmpp_2m", self.sampler)
         _require(
             self.num_inference_steps >= 1,
             "sample.num_inference_steps",

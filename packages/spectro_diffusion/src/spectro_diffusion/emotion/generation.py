@@ -28,7 +28,8 @@ def sample_spectrograms(
     progress: bool = False,
 ) -> torch.Tensor:
     """(num, 1, n_mels, n_frames) scaled spectrograms in [-1, 1] for class indices `labels`
-    (None: an unconditional model). guidance_scale 1 = the conditional model alone.
+    (None: an unconditional model). guidance_scale 1 = the conditional model alone; eta
+    applies to DDIM only (the other samplers ignore it here).
 
     The same seed gives the same images; x_T with t_start starts from a partly noised image
     (reconstruction / SDEdit).
@@ -42,7 +43,7 @@ def sample_spectrograms(
         num_inference_steps=num_inference_steps,
         guidance_scale=guidance_scale if conditional else 1.0,
         sampler=sampler,
-        eta=eta,
+        eta=eta if sampler == "ddim" else 0.0,
         generator=torch.Generator(device="cpu").manual_seed(seed),
         x_T=x_T,
         t_start=t_start,

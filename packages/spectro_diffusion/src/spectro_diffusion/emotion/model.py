@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spectro_diffusion.emotion.config import ClassifierConfig, ModelConfig
 from spectro_diffusion.unet import (
     Downsample,
     ResidualBlock,
@@ -27,7 +28,6 @@ from spectro_diffusion.unet import (
     Upsample,
     group_count,
 )
-from spectro_diffusion.emotion.config import ClassifierConfig, ModelConfig
 
 
 class EmotionUNet(nn.Module):

@@ -43,10 +43,12 @@ def build_diffusion(cfg: EmotionConfig, num_classes: int) -> GaussianDiffusion:
     )
 
 
-def diffusion_loss_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The generator's step: `model.loss(x0, y)` of a GaussianDiffusion on a batch
-    {"x": (B, 1, n_mels, n_frames) in [-1, 1], "y": (B,) class indices}."""
-    return model.loss(batch["x"], batch["y"])
+def diffusion_loss_step(
+    model: nn.Module, batch: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The generator's step: the GaussianDiffusion loss (its forward, so that DDP synchronises
+    gradients) on a batch {"x": (B, 1, n_mels, n_frames) in [-1, 1], "y": (B,) class indices}."""
+    return model(batch["x"], batch["y"])
 
 
 def classifier_loss_step(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sigshared.errors import DataError
+from sigshared.errors import CheckpointError, DataError
 from sigshared.training import (
     Trainer,
     TrainerConfig,
@@ -55,7 +55,9 @@ def step_budget(cfg: EmotionConfig, train_size: int) -> int:
 def resume_state(path: str | Path, overrides=()) -> tuple[EmotionConfig, dict[str, Any]]:
     """The config (with `overrides`) and the "extra" record of a generator checkpoint."""
     state = load_checkpoint(path, package=PACKAGE, kind=GENERATOR_KIND)
-    extra = state["extra"]
+    extra = state.get("extra") or {}
+    if "config" not in extra or "classes" not in extra:
+        raise CheckpointError(f"{path} is not a spectro-train checkpoint; cannot resume from it")
     return load_emotion_config(extra["config"], overrides), extra
 
 
@@ -63,16 +65,20 @@ def _sample_sheet(gen: TrainedGenerator, run_dir: Path, seed: int) -> dict:
     """One sample per class: plots/samples.png and samples/<emotion>.wav."""
     s = gen.config.sample
     labels = torch.arange(len(gen.classes))
-    images = sample_spectrograms(
-        gen,
-        labels,
-        len(labels),
-        num_inference_steps=s.num_inference_steps,
-        guidance_scale=s.guidance_scale,
-        sampler=s.sampler,
-        eta=s.eta,
-        seed=seed,
-    )[:, 0].cpu().numpy()
+    images = (
+        sample_spectrograms(
+            gen,
+            labels,
+            len(labels),
+            num_inference_steps=s.num_inference_steps,
+            guidance_scale=s.guidance_scale,
+            sampler=s.sampler,
+            eta=s.eta,
+            seed=seed,
+        )[:, 0]
+        .cpu()
+        .numpy()
+    )
     mel = gen.config.data.mel
     sheet = run_dir / "plots" / "samples.png"
     titles = [f"{c} (generated)" for c in gen.classes]

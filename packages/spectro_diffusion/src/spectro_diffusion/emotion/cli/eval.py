@@ -12,6 +12,7 @@ import argparse
 import json
 
 from sigshared.cli import add_common_arguments, bounded_int, cli_entry, finite_float, require_file
+from sigshared.errors import UserError
 from sigshared.files import output_dir
 from sigshared.training import select_device
 from spectro_diffusion.emotion.checkpoint import load_trained, load_trained_classifier
@@ -98,7 +99,10 @@ def main(argv: list[str] | None = None) -> None:
         "guidance_scale": s.guidance_scale if args.guidance_scale is None else args.guidance_scale,
         "eta": s.eta if args.eta is None else args.eta,
     }
-    t_recon = cfg.diffusion.num_train_timesteps // 5 if args.t_recon is None else args.t_recon
+    T = cfg.diffusion.num_train_timesteps
+    t_recon = T // 5 if args.t_recon is None else args.t_recon
+    if t_recon >= T:
+        raise UserError(f"--t-recon must be below the model's {T} training steps, got {t_recon}")
     seed = 0 if args.seed is None else args.seed
     with output_dir(out, overwrite=args.overwrite) as out:
         data = prepare_data(cfg.data, not args.quiet, gen.classes, gen.db_max)

@@ -18,7 +18,7 @@ from sigshared.errors import UserError
 from sigshared.files import output_dir
 from sigshared.training import select_device
 from spectro_diffusion.emotion.checkpoint import load_trained
-from spectro_diffusion.emotion.cli.common import default_out
+from spectro_diffusion.emotion.cli.common import default_out, describe_data
 from spectro_diffusion.emotion.config import SAMPLERS
 from spectro_diffusion.emotion.generation import sample_spectrograms, write_generated
 
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     out = default_out("spectro_diffusion-generate") if args.out is None else args.out
     gen = load_trained(require_file(args.checkpoint, "checkpoint"), select_device(args.device))
     print(
-        f"spectro-generate: a model trained on {gen.corpus or 'unknown'} data "
-        f"({gen.data_root or 'built-in synthetic corpus'}), classes {', '.join(gen.classes)}"
+        f"spectro-generate: a model trained on {describe_data(gen.config)}; "
+        f"classes {', '.join(gen.classes)}"
     )
     s = gen.config.sample
     if gen.net.num_classes:
@@ -105,9 +105,13 @@ def main(argv: list[str] | None = None) -> None:
     seed = 0 if args.seed is None else args.seed
     iters = args.griffin_lim_iters or s.griffin_lim_iters
     with output_dir(out, overwrite=args.overwrite) as out:
-        images = sample_spectrograms(
-            gen, labels, args.num_samples, **settings, seed=seed, progress=not args.quiet
-        )[:, 0].cpu().numpy()
+        images = (
+            sample_spectrograms(
+                gen, labels, args.num_samples, **settings, seed=seed, progress=not args.quiet
+            )[:, 0]
+            .cpu()
+            .numpy()
+        )
         names = [f"{name}_{i}" for i in range(args.num_samples)]
         titles = [f"{name} #{i} (generated)" for i in range(args.num_samples)]
         records = write_generated(gen, images, names, titles, out, iters)
