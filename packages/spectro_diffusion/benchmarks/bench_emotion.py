@@ -1,5 +1,6 @@
 """Speed of the emotion application: training images/s, DDIM-50, DPM-Solver++(2M)-20 and
-DDPM-1000 sampling images/s, Griffin-Lim seconds per clip; a table on stdout and JSON (--json, default bench_emotion.json).
+DDPM-1000 sampling images/s, Griffin-Lim seconds per clip; a table on stdout and JSON
+(--json, default bench_emotion.json).
 
 Absolute numbers depend on the machine; the ratios printed beside them (real-time factor of
 Griffin-Lim, sampling cost relative to one training step, the machine's own measured float32
