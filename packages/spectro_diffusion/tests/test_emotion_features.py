@@ -1,3 +1,5 @@
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -103,6 +105,25 @@ def test_cache_is_keyed_by_settings(tmp_path):
     other = MelSettings(n_fft=512, hop_length=256, n_mels=16, n_frames=32)
     assert cached_mel_db(path, other, tmp_path / "cache").shape == (16, 32)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+
+
+def test_writers_sharing_the_cache_never_collide(tmp_path):
+    # Two writers filling one cache at once (threads here; processes get distinct pids too):
+    # each writes its own temporary name, so every call returns the image and nothing is left
+    # half-written. A fixed temporary name made the second writer's rename fail.
+    write_synthetic_corpus(tmp_path / "wav", 2, ("03",), seed=0, duration=0.6)
+    paths = sorted((tmp_path / "wav").glob("*.wav"))
+    cache = tmp_path / "cache"
+    expected = [mel_db(load_clip(p, SMALL), SMALL) for p in paths]
+
+    def fill() -> list[np.ndarray]:
+        return [cached_mel_db(p, SMALL, cache) for p in paths]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [f.result() for f in [pool.submit(fill) for _ in range(4)]]
+    for got in results:
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    assert sorted(q.suffix for q in cache.iterdir()) == [".npy"] * len(paths)
 
 
 def test_write_wav_refuses_silent_and_non_finite(tmp_path):

@@ -25,9 +25,11 @@ from spectro_diffusion.emotion.config import EmotionConfig, load_emotion_config
 from spectro_diffusion.emotion.data import prepare_data
 from spectro_diffusion.emotion.training import resume_state, train_generator
 
-# Seconds per optimizer step measured with the no-argument command on the project's 2-core CPU
-# (OMP_NUM_THREADS=1), sampling sheet and validation included; other configs are not measured.
-MEASURED_SECONDS_PER_STEP = {"demo": 0.60, "tiny": 0.05}
+# Seconds per optimizer step of the demo config on the project's 2-core CPU when idle: 28 training
+# images/s measured by benchmarks/bench_emotion.py (0.57 s per step of 16), plus validation
+# every 4 epochs. Other configs are not measured. On the CPU shared with six other jobs the same
+# steps took 3-4 s each (see the README).
+MEASURED_SECONDS_PER_STEP = {"demo": 0.60}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +58,8 @@ def budget_line(cfg: EmotionConfig, config_name: str) -> str:
     per_step = MEASURED_SECONDS_PER_STEP.get(config_name)
     if per_step is None:
         return f"{text} (time not measured for this config on a CPU)"
-    return f"{text} (about {max(1, round(t.max_steps * per_step / 60))} minutes on a 2-core CPU)"
+    minutes = max(1, round(t.max_steps * per_step / 60))
+    return f"{text} (about {minutes} minutes on an idle 2-core CPU)"
 
 
 @cli_entry
