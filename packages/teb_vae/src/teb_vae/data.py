@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,8 @@ from sigshared.errors import DataError
 from sigshared.files import atomic_output
 from teb_vae.config import FeatureConfig, RunConfig
 from teb_vae.features import FeatureExtractor
-from teb_vae.features.preprocess import FS, clean_ctg, normalize_fhr, normalize_up
+from teb_vae.features.preprocess import FS, Cleaned, clean_ctg, normalize_fhr, normalize_up
+from teb_vae.quality import validity_channels
 from teb_vae.synthetic import synthetic_ctg
 
 UP_NAMES = ("uc", "up", "toco")
@@ -32,9 +33,48 @@ CACHE_VERSION = 1
 
 @dataclass
 class Recording:
+    """One recording: FHR (bpm) and UP (N,) at 4 Hz, and what its header says (`meta`)."""
+
     name: str
     fhr: np.ndarray
     up: np.ndarray
+    meta: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def stage2_start(self) -> int | None:
+        """First sample of the second stage of labour, when the header gives it."""
+        value = self.meta.get("stage2_start")
+        return None if value is None or value <= 0 else int(value)
+
+
+# CTU-UHB header comment names -> meta keys (outcomes and the start of stage II, a sample index)
+HEADER_FIELDS = {
+    "pH": "ph",
+    "BDecf": "bdecf",
+    "pCO2": "pco2",
+    "BE": "be",
+    "Apgar1": "apgar1",
+    "Apgar5": "apgar5",
+    "Gest. weeks": "gest_weeks",
+    "I.stage": "stage1_minutes",
+    "II.stage": "stage2_minutes",
+    "Pos. II.st.": "stage2_start",
+}
+
+
+def parse_header_comments(comments: list[str]) -> dict[str, float]:
+    """CTU-UHB header comments ("pH           7.14") -> {"ph": 7.14, ...}; fields that are
+    absent or not numbers are left out."""
+    meta = {}
+    for line in comments:
+        text = line.lstrip("#").strip()
+        for name, key in HEADER_FIELDS.items():
+            if text.startswith(name) and text[len(name) :][:1] in (" ", "\t"):
+                try:
+                    meta[key] = float(text[len(name) :].strip())
+                except ValueError:
+                    pass
+    return meta
 
 
 def _check_fs(fs: float, path: Path) -> None:
@@ -61,7 +101,8 @@ def read_wfdb(path: Path) -> Recording:
         )
     up_idx = next(names.index(n) for n in UP_NAMES if n in names)
     sig = rec.p_signal
-    return Recording(stem.name, sig[:, names.index("fhr")], sig[:, up_idx])
+    meta = parse_header_comments(list(rec.comments or []))
+    return Recording(stem.name, sig[:, names.index("fhr")], sig[:, up_idx], meta)
 
 
 def read_table(path: Path) -> Recording:
@@ -122,11 +163,13 @@ def list_recordings(path: str | Path) -> list[Path]:
 
 @dataclass
 class Windows:
-    """Normalised windows: fhr, up (M, W) float32; valid (M, W) bool; the record of each."""
+    """Normalised windows: fhr, up (M, W) float32; valid, uc_valid (M, W) bool (measured FHR
+    and UC, see teb_vae.quality); the record and start of each ("NAME@START")."""
 
     fhr: np.ndarray
     up: np.ndarray
     valid: np.ndarray
+    uc_valid: np.ndarray
     source: list[str]
     skipped: int = 0
 
@@ -135,23 +178,27 @@ def cut_windows(rec: Recording, window: int, stride: int, max_missing: float) ->
     """Clean and normalise a recording and cut it into windows; windows with a larger share
     of long FHR gaps than `max_missing` are skipped and counted."""
     c = clean_ctg(rec.fhr, rec.up)
-    fhr, up, valid, names = [], [], [], []
-    skipped = 0
-    for start in range(0, len(c.fhr) - window + 1, stride):
-        v = c.valid[start : start + window]
-        if 1.0 - v.mean() > max_missing:
-            skipped += 1
-            continue
-        fhr.append(normalize_fhr(c.fhr[start : start + window]))
-        up.append(normalize_up(c.up[start : start + window]))
-        valid.append(v)
-        names.append(f"{rec.name}@{start}")
-    shape = (0, window)
+    starts = [
+        s
+        for s in range(0, len(c.fhr) - window + 1, stride)
+        if 1.0 - c.valid[s : s + window].mean() <= max_missing
+    ]
+    total = len(range(0, len(c.fhr) - window + 1, stride))
+    return windows_at(rec.name, c, starts, window, skipped=total - len(starts))
+
+
+def windows_at(name: str, c: Cleaned, starts: list[int], window: int, skipped: int = 0) -> Windows:
+    """The windows of a cleaned recording that start at `starts`, normalised."""
+
+    def cut(x: np.ndarray, dtype) -> np.ndarray:
+        return np.asarray([x[s : s + window] for s in starts], dtype).reshape(-1, window)
+
     return Windows(
-        np.asarray(fhr, np.float32).reshape(-1, window) if fhr else np.zeros(shape, np.float32),
-        np.asarray(up, np.float32).reshape(-1, window) if up else np.zeros(shape, np.float32),
-        np.asarray(valid, bool).reshape(-1, window) if valid else np.zeros(shape, bool),
-        names,
+        cut(normalize_fhr(c.fhr), np.float32),
+        cut(normalize_up(c.up), np.float32),
+        cut(c.valid, bool),
+        cut(c.uc_valid, bool),
+        [f"{name}@{s}" for s in starts],
         skipped,
     )
 
@@ -159,11 +206,12 @@ def cut_windows(rec: Recording, window: int, stride: int, max_missing: float) ->
 def concat_windows(parts: list[Windows], window: int) -> Windows:
     if not parts:
         z = np.zeros((0, window), np.float32)
-        return Windows(z, z.copy(), z.astype(bool), [], 0)
+        return Windows(z, z.copy(), z.astype(bool), z.astype(bool), [], 0)
     return Windows(
         np.concatenate([p.fhr for p in parts]),
         np.concatenate([p.up for p in parts]),
         np.concatenate([p.valid for p in parts]),
+        np.concatenate([p.uc_valid for p in parts]),
         [s for p in parts for s in p.source],
         sum(p.skipped for p in parts),
     )
@@ -258,11 +306,24 @@ class FeatureStats:
 
 
 class CTGWindowDataset(Dataset):
-    """Item i -> {"y_st", "y_ph", "x_ph": (C, S) standardised; "y_raw", "up_raw", "valid": (W,)}."""
+    """Item i -> {"y_st", "y_ph": (C, S) standardised; "x_ph": (C + 3, S), standardised UP
+    features followed by the validity channels (`teb_vae.quality.validity_channels`; left out
+    when `with_validity` is False); "y_raw", "up_raw", "valid": (W,)}."""
 
-    def __init__(self, w: Windows, feats: dict[str, np.ndarray], stats: FeatureStats) -> None:
+    def __init__(
+        self,
+        w: Windows,
+        feats: dict[str, np.ndarray],
+        stats: FeatureStats,
+        with_validity: bool = True,
+    ) -> None:
         self.w = w
         self.feats = {k: torch.from_numpy(v) for k, v in stats.apply(feats).items()}
+        steps = feats["y_st"].shape[-1]
+        decimation = w.fhr.shape[1] // steps if steps else 1
+        validity = torch.from_numpy(validity_channels(w.valid, w.uc_valid, decimation))
+        if with_validity:
+            self.feats["x_ph"] = torch.cat([self.feats["x_ph"], validity], dim=1)
         self.fhr = torch.from_numpy(w.fhr)
         self.up = torch.from_numpy(w.up)
         self.valid = torch.from_numpy(w.valid)
@@ -320,4 +381,9 @@ def build_datasets(cfg: RunConfig, train: Windows, val: Windows, device) -> tupl
     f_train = compute_features(train, cfg.features, cache, device)
     f_val = compute_features(val, cfg.features, cache, device)
     stats = FeatureStats.fit(f_train)
-    return CTGWindowDataset(train, f_train, stats), CTGWindowDataset(val, f_val, stats), stats
+    v = cfg.model.validity_channels > 0
+    return (
+        CTGWindowDataset(train, f_train, stats, v),
+        CTGWindowDataset(val, f_val, stats, v),
+        stats,
+    )
