@@ -337,8 +337,62 @@ class CTGWindowDataset(Dataset):
         return item
 
 
-def load_windows(cfg: RunConfig, data: str | None, seed: int) -> tuple[Windows, Windows, str]:
-    """Train and validation windows and a one-line description of where they came from."""
+SPLITS = ("train", "val", "test")
+
+
+def read_records_file(path: str | Path) -> dict[str, list[str]]:
+    """A records file -> {"train": [...], "val": [...], "test": [...]} (absent parts left out).
+
+    Two forms: a YAML mapping with any of the keys train / val / test, each a list of record
+    names (a split file), or a plain list of record names, one per line (`#` starts a comment),
+    which is read as {"train": names}.
+    """
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"records file not found: {p}")
+    try:
+        text = p.read_text()
+    except UnicodeDecodeError:
+        raise DataError(f"records file {p} is not text; give record names or a split") from None
+    data = yaml.safe_load(text) if ":" in text else None
+    if isinstance(data, dict):
+        unknown = set(data) - set(SPLITS)
+        if unknown:
+            raise DataError(
+                f"records file {p} has parts {sorted(unknown)}; valid parts: train, val, test"
+            )
+        split = {k: [str(n) for n in (data[k] or [])] for k in SPLITS if k in data}
+    else:
+        names = [line.split("#")[0].strip() for line in text.splitlines()]
+        split = {"train": [n for n in names if n]}
+    if not any(split.values()):
+        raise DataError(f"records file {p} names no record")
+    return split
+
+
+def select_records(data: str | Path, names: list[str]) -> list[Path]:
+    """The recordings of folder `data` named in `names` (by stem), in the order given."""
+    found = {p.stem: p for p in list_recordings(data)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise DataError(
+            f"{len(missing)} record(s) named in the records file are not in {data}: "
+            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        )
+    return [found[n] for n in names]
+
+
+def load_windows(
+    cfg: RunConfig, data: str | None, seed: int, records: dict[str, list[str]] | None = None
+) -> tuple[Windows, Windows, str]:
+    """Train and validation windows and a one-line description of where they came from.
+
+    Without `data`, synthetic records. With `records` (from `read_records_file`), its train
+    (and val, when given) records of the folder `data`; otherwise every recording in `data`,
+    a random `data.val_fraction` of them for validation. Test records are never read here.
+    """
     w, d = cfg.features.window, cfg.data
     if data is None:
         train = synthetic_windows(
@@ -348,17 +402,25 @@ def load_windows(cfg: RunConfig, data: str | None, seed: int) -> tuple[Windows, 
             d.synthetic_val_records, d.synthetic_minutes, seed + 10_000, w, d.stride, d.max_missing
         )
         return train, val, f"synthetic CTG: {len(train.fhr)} train / {len(val.fhr)} val windows"
-    paths = list_recordings(data)
+    if records is not None and not records.get("train"):
+        raise DataError("the records file names no training records (its train part is empty)")
+    if records is None:
+        paths = list_recordings(data)
+    else:
+        paths = select_records(data, records["train"] + records.get("val", []))
     recs = [read_recording(p) for p in paths]
-    short = [r.name for r in recs if len(r.fhr) < w]
-    if len(short) == len(recs):
+    if all(len(r.fhr) < w for r in recs):
         raise DataError(f"every recording in {data} is shorter than {w / 240:g} minutes")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(recs))
-    n_val = max(1, round(d.val_fraction * len(recs))) if len(recs) > 1 else 0
     parts = [cut_windows(r, w, d.stride, d.max_missing) for r in recs]
-    val = concat_windows([parts[i] for i in order[:n_val]], w)
-    train = concat_windows([parts[i] for i in order[n_val:]], w)
+    if records is not None and records.get("val"):
+        n_train = len(records["train"])
+        train_idx, val_idx = list(range(n_train)), list(range(n_train, len(recs)))
+    else:
+        order = np.random.default_rng(seed).permutation(len(recs))
+        n_val = max(1, round(d.val_fraction * len(recs))) if len(recs) > 1 else 0
+        train_idx, val_idx = list(order[n_val:]), list(order[:n_val])
+    train = concat_windows([parts[i] for i in train_idx], w)
+    val = concat_windows([parts[i] for i in val_idx], w)
     if len(train.fhr) == 0:
         raise DataError(
             f"no usable {w}-sample windows in {data} ({train.skipped} skipped for missing FHR)"
@@ -369,7 +431,7 @@ def load_windows(cfg: RunConfig, data: str | None, seed: int) -> tuple[Windows, 
         train,
         val,
         (
-            f"{len(recs)} recordings from {data}: "
+            f"{len(train_idx)} + {len(val_idx)} recordings from {data}: "
             f"{len(train.fhr)} train / {len(val.fhr)} val windows"
             f", {train.skipped + val.skipped} skipped for missing FHR"
         ),

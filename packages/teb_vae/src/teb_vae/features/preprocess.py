@@ -1,9 +1,10 @@
 """CTG preprocessing: FHR dropouts, gap filling and the invertible normalisation.
 
 Which samples are measured signal is decided by `teb_vae.quality` (FHR loss, artefacts,
-maternal capture, UC loss and saturation). Invalid samples are filled by linear interpolation
-between the neighbouring valid samples so the transforms see a continuous signal, and flagged
-in the returned masks so that loss and evaluation skip them: a filled sample is never scored.
+maternal capture, UC loss and saturation). Invalid samples are filled by holding the last
+valid value (causal: a fill never reveals how a gap ends) so the transforms see a continuous
+signal, and flagged in the returned masks so that loss and evaluation skip them: a filled
+sample is never scored.
 
 Normalisation (documented constants, exactly invertible):
     fhr_n = (fhr - 140) / 20        up_n = (up - 20) / 25
@@ -58,19 +59,24 @@ class Cleaned:
 
 
 def _fill(x: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Linear interpolation across `missing` samples (edges hold the nearest valid value)."""
-    idx = np.arange(len(x))
+    """Causal fill: each missing sample holds the last valid value before it (samples before
+    the first valid one hold that first value). No sample depends on later ones, so features
+    of a gap never see how it ends; the validity channels tell the model it is a fill."""
     good = ~missing
     if not good.any():
         return np.zeros_like(x)
-    return np.interp(idx, idx[good], x[good])
+    idx = np.where(good, np.arange(len(x)), -1)
+    last = np.maximum.accumulate(idx)
+    last[last < 0] = int(np.flatnonzero(good)[0])
+    return x[last]
 
 
 def clean_ctg(fhr: np.ndarray, up: np.ndarray) -> Cleaned:
     """Raw FHR (bpm) and UP at 4 Hz, shape (N,) each -> `Cleaned` (still in physical units).
 
-    Every FHR sample that is not valid (lost, artefact, maternal) is filled by interpolation so
-    that the transforms see a continuous signal; so is every lost UC sample. Saturated UC keeps
+    Every FHR sample that is not valid (lost, artefact, maternal) is filled causally (the last
+    valid value held) so that the transforms see a continuous signal; so is every lost UC
+    sample. Saturated UC keeps
     its clipped value (the best lower bound) and is flagged invalid.
     """
     fhr = np.asarray(fhr, dtype=np.float64)
