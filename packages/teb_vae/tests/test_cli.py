@@ -302,3 +302,53 @@ def test_divergence_is_reported_as_such_with_a_real_path(trained, tmp_path, caps
     assert named and all(Path(p).is_file() for p in named), line  # a real, finite checkpoint
     state = torch.load(named[0], weights_only=True)
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_eval_writes_the_benchmark_on_the_split_test_records(trained, tmp_path, capsys):
+    from teb_vae.cli import eval as teb_eval
+    from teb_vae.data import read_recording
+    from teb_vae.features.preprocess import clean_ctg
+
+    root, out = trained
+    split = tmp_path / "split.yaml"
+    split.write_text("train: [1000, 1001]\ntest: [1002]\n")
+    dest = tmp_path / "bench"
+    argv = ["--data", str(root / "data"), "--records", str(split), "--out", str(dest)]
+    argv += ["--checkpoint", str(out / "checkpoints" / "best.pt"), "--device", "cpu"]
+    assert run(teb_eval.main, argv) == 0
+    body = json.loads((dest / "benchmark.json").read_text())
+    assert body["records"] == ["1002"] and body["horizons_s"] == [15.0 * k for k in range(1, 9)]
+    assert set(body["forecasters"]) == {"model", "persistence", "mean_2min"}
+    # every forecaster is scored on the same samples: the valid ones each step forecasts
+    rec = read_recording(root / "data" / "1002.hea")
+    valid = clean_ctg(rec.fhr, rec.up).valid
+    n = len(valid) // 16 * 16
+    expected = sum(valid[(i + 1) * 16 : (i + 1) * 16 + 480].sum() for i in range(30, n // 16))
+    for entry in body["forecasters"].values():
+        assert entry["overall"]["samples"] == expected
+        assert len(entry["mae_by_horizon"]) == 8
+        assert sum(b["samples"] for b in entry["by_horizon"]) == expected
+        assert entry["stage_I"]["samples"] == expected  # no stage II start in the header
+        assert 0 <= entry["overall"]["cover_1std"] <= entry["overall"]["cover_2std"] <= 1
+        lo, hi = entry["record_mean_ci95"]["mae"]
+        assert lo == pytest.approx(entry["overall"]["mae"]) == pytest.approx(hi)  # one record
+    assert body["quality"]["1002"]["fhr_masked_pct"] >= 0
+    # a split naming a record the folder lacks
+    split.write_text("test: [1002, 9999]\n")
+    argv[argv.index(str(dest))] = str(tmp_path / "bench2")
+    assert run(teb_eval.main, argv) == 2
+    assert "9999" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "bench2").exists()
+
+
+def test_train_on_the_records_of_a_split(trained, tmp_path, capsys):
+    root, _ = trained
+    split = tmp_path / "split.yaml"
+    split.write_text("train: [1000, 1001]\nval: [1002]\ntest: []\n")
+    dest = tmp_path / "run"
+    argv = ["--config", str(root / "tiny.yaml"), "--data", str(root / "data"), "--out", str(dest)]
+    argv += ["--records", str(split), "--device", "cpu", "--quiet"]
+    assert run(train.main, argv) == 0
+    assert json.loads((dest / "report.json").read_text())["data"].startswith("2 + 1 recordings")
+    assert run(train.main, ["--records", str(split), "--out", str(tmp_path / "x")]) == 2
+    assert "--data" in _one_error_line(capsys.readouterr().err)

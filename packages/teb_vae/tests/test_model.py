@@ -42,6 +42,7 @@ def tiny_config(**kw) -> ModelConfig:
         decoder=DecoderConfig(8, 1, [8], 1, [4], [4], 5, [4], 2, 0.0),
         horizon=48,
         decimation_factor=4,
+        validity_channels=kw.pop("validity_channels", 0),
         **kw,
     )
 
@@ -55,10 +56,11 @@ def full_model():
 def test_document_dims_shapes(full_model):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 76, 300, generator=g)
+    xv = torch.randn(2, 79, 300, generator=g)  # UP features + 3 validity channels
     with torch.no_grad():
-        mu_x, inter = full_model.source_encoder(x, return_intermediate=True)
+        mu_x, inter = full_model.source_encoder(xv, return_intermediate=True)
         mu_y, logvar_y = full_model.target_encoder(x, x)
-        out = full_model(x, x, x)
+        out = full_model(x, x, xv)
     assert mu_x.shape == (2, 300, 16) and inter["lstm_output"].shape == (2, 300, 128)
     assert inter["reduced"].shape == (2, 32, 300)
     assert mu_y.shape == (2, 300, 16) and logvar_y.shape == (2, 300, 32)
@@ -66,8 +68,8 @@ def test_document_dims_shapes(full_model):
     assert out["raw_signal_logvar"].shape == (2, 300, 480)
     assert out["z"].shape == out["mu_post"].shape == out["logvar_post"].shape == (2, 300, 16)
     assert full_model.target_encoder.get_encoder_features(x, x).shape == (2, 300, 16)
-    assert full_model.source_encoder.get_sequence_encoding(x, 99).shape == (2, 100, 16)
-    one = full_model.predict_single_timestep(x, x, x, raw_timestep=1599)
+    assert full_model.source_encoder.get_sequence_encoding(xv, 99).shape == (2, 100, 16)
+    one = full_model.predict_single_timestep(xv, x, x, raw_timestep=1599)
     assert one["decimated_timestep"] == 99 and one["raw_signal_mu"].shape == (2, 480)
     assert torch.allclose(one["raw_signal_mu"], out["raw_signal_mu"][:, 99], atol=1e-4)
     lstm = full_model.source_encoder.lstm

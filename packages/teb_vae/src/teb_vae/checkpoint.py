@@ -26,13 +26,15 @@ CHECKPOINT_META = {"package": PACKAGE, "kind": KIND}
 
 @dataclass
 class TrainedTeb:
-    """What inference needs: the model (EMA weights when present, eval mode), its run config
-    and the feature standardisation statistics."""
+    """What inference needs: the model (EMA weights when present, eval mode), its run config,
+    the feature standardisation statistics and the baselines' spread per horizon sample (bpm)
+    fitted on its training windows."""
 
     model: SeqVaeTeb
     cfg: RunConfig
     stats: FeatureStats
     path: Path
+    baseline_spread: dict[str, list[float]] | None = None
 
 
 def load_trained(path: str | Path, device: torch.device | str = "cpu") -> TrainedTeb:
@@ -53,5 +55,9 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
             f"{path}: the weights do not fit its own config ({str(err).splitlines()[0]})"
         ) from None
     return TrainedTeb(
-        model.to(device).eval(), cfg, FeatureStats.from_state(extra["feature_stats"]), path
+        model.to(device).eval(),
+        cfg,
+        FeatureStats.from_state(extra["feature_stats"]),
+        path,
+        extra.get("baseline_spread"),
     )

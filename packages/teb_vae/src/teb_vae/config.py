@@ -180,6 +180,7 @@ class ModelConfig:
     kld_beta: float = 1.0
     kld_warmup_steps: int = 0
     warmup_period: int = 30
+    validity_channels: int = 3
     level_windows: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 15, 30, 60, 120])
     source: SourceEncoderConfig = field(default_factory=SourceEncoderConfig)
     target: TargetEncoderConfig = field(default_factory=TargetEncoderConfig)
@@ -221,6 +222,12 @@ class ModelConfig:
             f"0 <= steps < model.sequence_length ({self.sequence_length})",
         )
         _positive_ints("model.level_windows", self.level_windows)
+        _need(
+            self.validity_channels in (0, 3),
+            "model.validity_channels",
+            self.validity_channels,
+            "3 (the quality channels the data gives) or 0 (none)",
+        )
 
 
 @dataclass

@@ -16,15 +16,13 @@ import torch
 
 from sigshared.errors import DataError
 from teb_vae.checkpoint import TrainedTeb
-from teb_vae.data import CTGWindowDataset, Recording, Windows, compute_features
+from teb_vae.data import CTGWindowDataset, Recording, compute_features, windows_at
 from teb_vae.features.preprocess import (
     FHR_SCALE,
     FS,
     Cleaned,
     clean_ctg,
     denormalize_fhr,
-    normalize_fhr,
-    normalize_up,
 )
 from teb_vae.forecast import assemble_all
 
@@ -53,13 +51,6 @@ class RecordForecast:
     mean_std_bpm: np.ndarray
     clean: Cleaned
     dataset: CTGWindowDataset
-
-
-def _windows(rec: Recording, clean: Cleaned, starts: list[int], w: int) -> Windows:
-    fhr = np.stack([normalize_fhr(clean.fhr[s : s + w]) for s in starts]).astype(np.float32)
-    up = np.stack([normalize_up(clean.up[s : s + w]) for s in starts]).astype(np.float32)
-    valid = np.stack([clean.valid[s : s + w] for s in starts])
-    return Windows(fhr, up, valid, [f"{rec.name}@{s}" for s in starts])
 
 
 @torch.no_grad()
@@ -93,10 +84,9 @@ def forecast_recording(
                 f"minute {at_minute:g} is outside {rec.name} (0 .. {n / FS / 60:.1f} minutes)"
             )
         starts = [max(0, min(sample + 1 - w, n - w))]
-    windows = _windows(rec, clean, starts, w)
-    ds = CTGWindowDataset(
-        windows, compute_features(windows, cfg.features, None, device), trained.stats
-    )
+    windows = windows_at(rec.name, clean, starts, w)
+    feats = compute_features(windows, cfg.features, None, device)
+    ds = CTGWindowDataset(windows, feats, trained.stats, cfg.model.validity_channels > 0)
     t_dec = cfg.model.decimation_factor
     issued, mus, stds, means, bands = [], [], [], [], []
     for i in range(len(ds)):

@@ -1,7 +1,10 @@
 """SeqVaeTeb: the TEB sequential VAE forecasting 2 minutes of FHR from every feature step.
 
 Flow (shapes at the defaults; B batch, S = 300 feature steps, H = 480 forecast samples):
-    x_ph (B, 76, S) --SourceEncoder--> mu_x (B, S, 16)
+    x_ph (B, 76 + 3, S): the UP phase harmonics followed by the validity channels
+        (`teb_vae.quality.validity_channels`: valid FHR share, valid UC share, time since the
+        last valid FHR sample), so the model can tell filled gaps from signal
+    x_ph --SourceEncoder--> mu_x (B, S, 16)
     y_st, y_ph (B, 76, S) --TargetEncoder--> mu_y (B, S, 16), logvar_y (B, S, 32)
         prior p(z|y) = N(mu_y, exp(logvar_y[..., :16])); c = logvar_y[..., 16:]
     (mu_x, c) --ConditionalEncoder--> q(z|x,y) = N(mu_post, exp(logvar_post)), z (B, S, 16)
@@ -9,7 +12,8 @@ Flow (shapes at the defaults; B batch, S = 300 feature steps, H = 480 forecast s
         (i+1)*T .. (i+1)*T + H - 1 (T = decimation factor), see teb_vae.forecast.
     plus a level forecast (`LevelForecast`): a linear map of trailing means (over 1 to 120
         steps) of the order-0 channels of y_st (the local FHR level, S0) and x_ph (the local UP
-        level) at step i to a smooth H-sample curve added to the means of step i. Not in the
+        level) and of the validity channels at step i to a smooth H-sample curve added to the
+        means of step i. Not in the
         design document: it hands the decoder the FHR level at several time scales directly
         instead of through the LSTMs and the KL-regularised latent, which short trainings
         otherwise fail to learn, so the VAE models the departures from it.
@@ -263,13 +267,16 @@ class SeqVaeTeb(nn.Module):
     def __init__(self, cfg: ModelConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or ModelConfig()
-        self.source_encoder = SourceEncoder(cfg.input_channels, cfg.latent_dim_source, cfg.source)
+        v = cfg.validity_channels
+        self.source_encoder = SourceEncoder(
+            cfg.input_channels + v, cfg.latent_dim_source, cfg.source
+        )
         self.target_encoder = TargetEncoder(cfg.input_channels, cfg.latent_dim_target, cfg.target)
         self.conditional_encoder = ConditionalEncoder(
             cfg.latent_dim_source, cfg.latent_dim_target, cfg.latent_dim_z, cfg.conditional
         )
         self.decoder = Decoder(cfg.latent_dim_z, cfg.horizon, cfg.decoder)
-        self.level_forecast = LevelForecast(2, cfg.horizon, cfg.level_windows)
+        self.level_forecast = LevelForecast(2 + v, cfg.horizon, cfg.level_windows)
         # Training steps counted by teb_vae.objective: drives the KL warm-up and is saved with
         # the weights so a resumed run continues the annealing where it stopped.
         self.register_buffer("kld_step", torch.zeros((), dtype=torch.long))
@@ -307,11 +314,10 @@ class SeqVaeTeb(nn.Module):
         training); outputs raw_signal_mu / raw_signal_logvar (B, S or S', H), z (B, S, latent),
         the prior / posterior parameters, and `steps`. `y_raw` is accepted for interface
         compatibility; the loss (teb_vae.objective) takes it."""
-        for name, t in (("y_st", y_st), ("y_ph", y_ph), ("x_ph", x_ph)):
-            if t.dim() != 3 or t.shape[1] != self.cfg.input_channels:
-                raise ValueError(
-                    f"{name} must be (B, {self.cfg.input_channels}, S), got {tuple(t.shape)}"
-                )
+        c, v = self.cfg.input_channels, self.cfg.validity_channels
+        for name, t, want in (("y_st", y_st, c), ("y_ph", y_ph, c), ("x_ph", x_ph, c + v)):
+            if t.dim() != 3 or t.shape[1] != want:
+                raise ValueError(f"{name} must be (B, {want}, S), got {tuple(t.shape)}")
         out = self.encode(y_st, y_ph, x_ph)
         if steps is None:
             steps = torch.arange(y_st.shape[-1], device=y_st.device)
@@ -320,8 +326,10 @@ class SeqVaeTeb(nn.Module):
         return out
 
     def level(self, y_st: torch.Tensor, x_ph: torch.Tensor) -> torch.Tensor:
-        """Level forecast (B, S, H) from the order-0 channels of y_st and x_ph (B, C, S)."""
-        return self.level_forecast(torch.cat([y_st[:, :1], x_ph[:, :1]], dim=1))
+        """Level forecast (B, S, H) from the order-0 channels of y_st and x_ph and the
+        validity channels (the last `validity_channels` of x_ph)."""
+        c = self.cfg.input_channels
+        return self.level_forecast(torch.cat([y_st[:, :1], x_ph[:, :1], x_ph[:, c:]], dim=1))
 
     def _decode(self, z: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
         """Decoder output for z (B, S', latent) plus the level forecast (B, S', H)."""

@@ -15,6 +15,7 @@ import torch
 
 from sigshared.files import atomic_output
 from sigshared.training import Trainer, config_to_dict, save_config, seed_everything
+from teb_vae.benchmark import baseline_spread
 from teb_vae.checkpoint import CHECKPOINT_META
 from teb_vae.config import RunConfig
 from teb_vae.data import build_datasets, load_windows
@@ -29,12 +30,18 @@ def train_run(
     run_dir: Path,
     data: str | None = None,
     resume: str | Path | None = None,
+    records: dict[str, list[str]] | None = None,
     device: torch.device | str = "cpu",
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Train (or resume) in `run_dir` and return the report written to report.json."""
+    """Train (or resume) in `run_dir` and return the report written to report.json.
+
+    `records` (see `teb_vae.data.read_records_file`) picks the train / val records of `data`.
+    The checkpoint also carries the baselines' spread fitted on the training windows, which
+    teb-eval uses.
+    """
     seed_everything(cfg.trainer.seed)
-    train_w, val_w, where = load_windows(cfg, data, cfg.trainer.seed)
+    train_w, val_w, where = load_windows(cfg, data, cfg.trainer.seed, records)
     log(f"data: {where}; run folder: {run_dir}")
     train_ds, val_ds, stats = build_datasets(cfg, train_w, val_w, device)
     save_config(cfg, run_dir / "config.yaml")
@@ -50,7 +57,13 @@ def train_run(
         run_dir,
         callbacks=[PlottingCallback(val_ds, cfg.plot.every_epochs, cfg.plot.sample_index)],
         device=device,
-        extra_state={"config": config_to_dict(cfg), "feature_stats": stats.to_state()},
+        extra_state={
+            "config": config_to_dict(cfg),
+            "feature_stats": stats.to_state(),
+            "baseline_spread": baseline_spread(
+                train_w, cfg.model.horizon, cfg.model.decimation_factor, cfg.model.warmup_period
+            ),
+        },
         checkpoint_meta=CHECKPOINT_META,
     )
     result = trainer.fit(train_ds, val_ds, resume_from=resume)

@@ -22,6 +22,7 @@ from teb_vae.data import read_recording
 from teb_vae.evaluation import evaluate
 from teb_vae.inference import forecast_recording, write_forecast_csv, write_forecast_npz
 from teb_vae.plotting import plot_sample
+from teb_vae.quality import quality_summary
 
 
 @cli_entry
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         report = {"input": str(args.input), "windows": len(fc.window_start)}
         report["window_starts"] = fc.window_start
+        report["header"] = rec.meta
+        report["quality"] = quality_summary(fc.clean.masks)
         if args.evaluate:
             report["evaluation"] = evaluate(trained.model, fc.dataset, device)
             print(json.dumps(report["evaluation"], indent=2))

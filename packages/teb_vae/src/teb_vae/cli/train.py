@@ -15,6 +15,7 @@ import sys
 from sigshared.cli import add_common_arguments, cli_entry
 from sigshared.training import apply_common_arguments, run_folder, select_device
 from teb_vae.config import load_run_config
+from teb_vae.data import read_records_file
 from teb_vae.training import train_run
 
 # Measured with `uv run teb-train` (demo config, 1020 steps): 183 s on the idle 2-core CPU,
@@ -40,6 +41,13 @@ def main(argv: list[str] | None = None) -> None:
         "fhr/up); default: the built-in synthetic generator",
     )
     parser.add_argument(
+        "--records",
+        default=None,
+        metavar="FILE",
+        help="with --data DIR: the records to train on, as a list of names (one per line) or "
+        "a YAML split file with train / val / test lists (test records are never trained on)",
+    )
+    parser.add_argument(
         "--resume",
         default=None,
         metavar="CKPT",
@@ -48,12 +56,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     cfg = load_run_config(args.config, args.overrides)
+    if args.records is not None and args.data is None:
+        parser.error("--records needs --data DIR (the folder that holds the records)")
+    records = read_records_file(args.records) if args.records else None
     apply_common_arguments(cfg.trainer, args)
     demo = args.config == "demo" and not args.overrides
     print(_plan(cfg.trainer.max_steps, cfg.trainer.max_epochs, demo), flush=True)
     device = select_device(args.device)
     with run_folder("teb_vae", args.out, resume=args.resume, overwrite=args.overwrite) as run_dir:
-        report = train_run(cfg, run_dir, args.data, args.resume, device)
+        report = train_run(cfg, run_dir, args.data, args.resume, records, device)
     print(json.dumps(report["evaluation"], indent=2))
     print(f"wrote {run_dir}/report.json, checkpoints/ and plots/", file=sys.stderr)
 
