@@ -76,7 +76,7 @@ def main() -> None:
     cfg = load(args.model)
     seq_len, static_dim = cfg.data.seq_len, len(cfg.data.conditions)
     if any(c.categorical for c in cfg.data.conditions):
-        parser.error("the benchmark builds numeric conditions only; use a config without any")
+        parser.error("the benchmark builds numeric conditions; pick a config without categorical")
     net = build_model(cfg.model, seq_len, static_dim)
     diffusion = build_diffusion(net, cfg.diffusion).to(device)
     x = torch.randn(args.batch, 1, seq_len, device=device)
