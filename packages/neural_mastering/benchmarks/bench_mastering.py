@@ -33,9 +33,10 @@ import torch
 
 from neural_mastering.checkpoint import load_trained
 from neural_mastering.config import load
+from neural_mastering.delivery import deliver
 from neural_mastering.dsp.eq import apply_eq_fft, band_coefficients
 from neural_mastering.dsp.iir import lfilter_biquad
-from neural_mastering.mastering import finalize_level, master_track
+from neural_mastering.mastering import master_track
 from neural_mastering.model import MasteringModel
 from neural_mastering.objective import MasteringLoss
 from neural_mastering.synthetic import synth_song
@@ -71,7 +72,7 @@ def bench_inference(seconds: float) -> dict[str, float]:
 
         def run(model=model, latent_s=latent_s):
             y = master_track(model, x, latent_s=latent_s).audio
-            finalize_level(y, SR, -14.0, -1.0)
+            deliver(y, SR, -14.0, -1.0)
 
         rtf[name] = seconds / best_of(run, 2 if phase == "1A" else 1)
     return rtf

@@ -23,7 +23,7 @@ from sigshared.training import select_device
 from teb_vae.config import RunConfig
 from teb_vae.features import FeatureExtractor
 from teb_vae.model import SeqVaeTeb
-from teb_vae.train import make_loss_step
+from teb_vae.objective import make_loss_step
 
 
 def _sync(device: torch.device) -> None:

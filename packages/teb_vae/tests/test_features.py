@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from teb_vae.features import FeatureConfig, FeatureExtractor
+from teb_vae.config import FeatureConfig
+from teb_vae.features import FeatureExtractor
 from teb_vae.features.filterbank import FilterBank, constant_q_params, morlet_f
 from teb_vae.features.phase_harmonic import phase_harmonic_features
 from teb_vae.features.preprocess import (

@@ -29,7 +29,7 @@ def load_audio(path: str | Path, max_channels: int = MAX_CHANNELS) -> tuple[np.n
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise DataError(
-            f"{p} is not readable audio ({err}); give a WAV, FLAC, OGG or AIFF file"
+            f"{p} is not readable audio ({err}); give a WAV, FLAC, OGG, MP3 or AIFF file"
         ) from None
     if data.shape[0] == 0:
         raise DataError(f"{p} holds 0 samples; give a file with audio in it")
@@ -64,9 +64,52 @@ WRITE_FORMATS = {
 WRITE_SUFFIXES = tuple(WRITE_FORMATS)
 
 
-def write_audio(path: str | Path, x: np.ndarray, sample_rate: int, fmt: str | None = None) -> Path:
+BIT_DEPTHS = ("16", "24", "32f")
+_SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+
+
+def check_audio_file(path: str | Path, max_channels: int = MAX_CHANNELS) -> None:
+    """DataError unless `path` is a readable audio file with 1..max_channels channels and at
+    least one sample; reads the header only."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"audio file not found: {p}")
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise DataError(
+            f"{p} is not readable audio ({err}); give a WAV, FLAC, OGG, MP3 or AIFF file"
+        ) from None
+    if info.frames == 0:
+        raise DataError(f"{p} holds 0 samples; give a file with audio in it")
+    if info.channels > max_channels:
+        raise DataError(
+            f"{p} has {info.channels} channels; expected mono or stereo (at most {max_channels})"
+        )
+
+
+def tpdf_dither_16(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """x (C, T) float in [-1, 1) quantised to 16-bit integers with TPDF dither: the sum of two
+    independent uniform +-0.5 LSB noises added before rounding (decorrelates the quantisation
+    error from the signal). Returns int16 (C, T)."""
+    scale = 32768.0
+    noise = rng.uniform(-0.5, 0.5, x.shape) + rng.uniform(-0.5, 0.5, x.shape)
+    return np.clip(np.round(np.asarray(x, np.float64) * scale + noise), -32768, 32767).astype(
+        np.int16
+    )
+
+
+def write_audio(
+    path: str | Path,
+    x: np.ndarray,
+    sample_rate: int,
+    fmt: str | None = None,
+    bit_depth: str = "24",
+    rng: np.random.Generator | None = None,
+) -> Path:
     """Write (C, T) float audio to `path` in the format of `fmt` (an extension such as ".wav";
-    default: the path's own): WAV / FLAC / AIFF as 24-bit PCM, OGG as Vorbis."""
+    default: the path's own). WAV / AIFF: 16-bit (TPDF dither), 24-bit or 32-bit float; FLAC:
+    16 or 24-bit; OGG: Vorbis (bit depth does not apply)."""
     p = Path(path)
     key = (fmt or p.suffix).lower()
     if key not in WRITE_FORMATS:
@@ -74,12 +117,20 @@ def write_audio(path: str | Path, x: np.ndarray, sample_rate: int, fmt: str | No
             f"cannot write {p}: unknown audio format {key!r}; "
             f"use one of {', '.join(WRITE_SUFFIXES)}"
         )
+    check_bit_depth(key, bit_depth)
     container, subtype = WRITE_FORMATS[key]
-    sf.write(
-        str(p),
-        np.asarray(x, dtype=np.float32).T,
-        int(sample_rate),
-        subtype=subtype,
-        format=container,
-    )
+    data = np.asarray(x, dtype=np.float64)
+    if container != "OGG":
+        subtype = _SUBTYPES[bit_depth]
+        if bit_depth == "16":
+            data = tpdf_dither_16(data, rng if rng is not None else np.random.default_rng(0))
+    sf.write(str(p), data.T, int(sample_rate), subtype=subtype, format=container)
     return p
+
+
+def check_bit_depth(suffix: str, bit_depth: str) -> None:
+    """OutputError when the format of `suffix` cannot hold `bit_depth`."""
+    if bit_depth not in BIT_DEPTHS:
+        raise OutputError(f"bit depth must be one of {', '.join(BIT_DEPTHS)}; got {bit_depth!r}")
+    if suffix.lower() == ".flac" and bit_depth == "32f":
+        raise OutputError("FLAC holds integer samples only; write 32-bit float to .wav or .aiff")

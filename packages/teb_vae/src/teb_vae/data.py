@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sigshared.errors import UserError
-from teb_vae.features import FeatureConfig, FeatureExtractor
+from sigshared.errors import DataError
+from sigshared.files import atomic_output
+from teb_vae.config import FeatureConfig, RunConfig
+from teb_vae.features import FeatureExtractor
 from teb_vae.features.preprocess import FS, clean_ctg, normalize_fhr, normalize_up
 from teb_vae.synthetic import synthetic_ctg
 
@@ -37,7 +39,7 @@ class Recording:
 
 def _check_fs(fs: float, path: Path) -> None:
     if abs(fs - FS) > 1e-6:
-        raise UserError(f"{path}: sampling rate is {fs} Hz; this model needs {FS:g} Hz CTG")
+        raise DataError(f"{path}: sampling rate is {fs} Hz; this model needs {FS:g} Hz CTG")
 
 
 def read_wfdb(path: Path) -> Recording:
@@ -46,15 +48,15 @@ def read_wfdb(path: Path) -> Recording:
 
     stem = path.with_suffix("") if path.suffix in (".hea", ".dat") else path
     if not stem.with_suffix(".hea").is_file():
-        raise UserError(f"WFDB header not found: {stem.with_suffix('.hea')}")
+        raise DataError(f"WFDB header not found: {stem.with_suffix('.hea')}")
     try:
         rec = wfdb.rdrecord(str(stem))
     except Exception as err:  # wfdb raises assorted types on corrupt files
-        raise UserError(f"cannot read WFDB record {stem}: {str(err).splitlines()[0]}") from None
+        raise DataError(f"cannot read WFDB record {stem}: {str(err).splitlines()[0]}") from None
     _check_fs(float(rec.fs), stem)
     names = [s.lower() for s in rec.sig_name]
     if "fhr" not in names or not any(n in names for n in UP_NAMES):
-        raise UserError(
+        raise DataError(
             f"WFDB record {stem} has channels {rec.sig_name}; expected FHR and UC (or UP / TOCO)"
         )
     up_idx = next(names.index(n) for n in UP_NAMES if n in names)
@@ -70,10 +72,10 @@ def read_table(path: Path) -> Recording:
         try:
             frame = pd.read_csv(path)
         except Exception as err:
-            raise UserError(f"cannot read CSV {path}: {str(err).splitlines()[0]}") from None
+            raise DataError(f"cannot read CSV {path}: {str(err).splitlines()[0]}") from None
         cols = {c.lower().strip(): c for c in frame.columns}
         if "fhr" not in cols or "up" not in cols:
-            raise UserError(
+            raise DataError(
                 f"{path} has columns {list(frame.columns)}; expected 'fhr' and 'up' columns"
             )
         fhr = pd.to_numeric(frame[cols["fhr"]], errors="coerce").to_numpy(float)
@@ -82,12 +84,12 @@ def read_table(path: Path) -> Recording:
         try:
             with np.load(path) as data:
                 if "fhr" not in data or "up" not in data:
-                    raise UserError(f"{path} holds {list(data.keys())}; expected 'fhr' and 'up'")
+                    raise DataError(f"{path} holds {list(data.keys())}; expected 'fhr' and 'up'")
                 fhr, up = np.asarray(data["fhr"], float), np.asarray(data["up"], float)
         except (OSError, ValueError) as err:
-            raise UserError(f"cannot read NPZ {path}: {str(err).splitlines()[0]}") from None
+            raise DataError(f"cannot read NPZ {path}: {str(err).splitlines()[0]}") from None
         if fhr.ndim != 1 or fhr.shape != up.shape:
-            raise UserError(
+            raise DataError(
                 f"{path}: expected 1-D 'fhr' and 'up' of equal length, got {fhr.shape}, {up.shape}"
             )
     return Recording(path.stem, fhr, up)
@@ -98,7 +100,7 @@ def read_recording(path: str | Path) -> Recording:
     path = Path(path)
     if path.suffix in (".csv", ".npz"):
         if not path.is_file():
-            raise UserError(f"input file not found: {path}")
+            raise DataError(f"input file not found: {path}")
         return read_table(path)
     return read_wfdb(path)
 
@@ -111,11 +113,11 @@ def list_recordings(path: str | Path) -> list[Path]:
             p for p in path.iterdir() if p.suffix in (".hea", ".csv", ".npz") and p.is_file()
         )
         if not found:
-            raise UserError(f"no .hea, .csv or .npz recordings in folder {path}")
+            raise DataError(f"no .hea, .csv or .npz recordings in folder {path}")
         return found
     if path.exists() or path.with_suffix(".hea").exists():
         return [path]
-    raise UserError(f"data path not found: {path}")
+    raise DataError(f"data path not found: {path}")
 
 
 @dataclass
@@ -218,10 +220,9 @@ def compute_features(
         for k, v in out.items()
     }
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **feats)
-        tmp.replace(path)
+        # a per-process temporary name: two commands sharing the cache never collide
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **feats)
     return feats
 
 
@@ -273,3 +274,50 @@ class CTGWindowDataset(Dataset):
         item = {k: v[i] for k, v in self.feats.items()}
         item.update(y_raw=self.fhr[i], up_raw=self.up[i], valid=self.valid[i])
         return item
+
+
+def load_windows(cfg: RunConfig, data: str | None, seed: int) -> tuple[Windows, Windows, str]:
+    """Train and validation windows and a one-line description of where they came from."""
+    w, d = cfg.features.window, cfg.data
+    if data is None:
+        train = synthetic_windows(
+            d.synthetic_train_records, d.synthetic_minutes, seed, w, d.stride, d.max_missing
+        )
+        val = synthetic_windows(
+            d.synthetic_val_records, d.synthetic_minutes, seed + 10_000, w, d.stride, d.max_missing
+        )
+        return train, val, f"synthetic CTG: {len(train.fhr)} train / {len(val.fhr)} val windows"
+    paths = list_recordings(data)
+    recs = [read_recording(p) for p in paths]
+    short = [r.name for r in recs if len(r.fhr) < w]
+    if len(short) == len(recs):
+        raise DataError(f"every recording in {data} is shorter than {w / 240:g} minutes")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(recs))
+    n_val = max(1, round(d.val_fraction * len(recs))) if len(recs) > 1 else 0
+    parts = [cut_windows(r, w, d.stride, d.max_missing) for r in recs]
+    val = concat_windows([parts[i] for i in order[:n_val]], w)
+    train = concat_windows([parts[i] for i in order[n_val:]], w)
+    if len(train.fhr) == 0:
+        raise DataError(
+            f"no usable {w}-sample windows in {data} ({train.skipped} skipped for missing FHR)"
+        )
+    if len(val.fhr) == 0:
+        val = train
+    return (
+        train,
+        val,
+        (
+            f"{len(recs)} recordings from {data}: "
+            f"{len(train.fhr)} train / {len(val.fhr)} val windows"
+            f", {train.skipped + val.skipped} skipped for missing FHR"
+        ),
+    )
+
+
+def build_datasets(cfg: RunConfig, train: Windows, val: Windows, device) -> tuple:
+    cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else None
+    f_train = compute_features(train, cfg.features, cache, device)
+    f_val = compute_features(val, cfg.features, cache, device)
+    stats = FeatureStats.fit(f_train)
+    return CTGWindowDataset(train, f_train, stats), CTGWindowDataset(val, f_val, stats), stats
