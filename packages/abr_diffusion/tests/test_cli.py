@@ -25,7 +25,7 @@ def test_train_writes_the_run_folder(tiny_run, capsys):
         "generation_best_worst",
         "generation_error",
         "reconstruction_spectrogram",
-        "intensity_series",
+        "level_series",
         "loss",
     ):
         assert (tiny_run / "plots" / f"{plot}.png").is_file(), plot
@@ -34,7 +34,7 @@ def test_train_writes_the_run_folder(tiny_run, capsys):
     gen = report["evaluation"]["generation"]
     assert {"mse", "pearson", "snr_db", "dtw", "stft", "latency_error_V_ms"} <= set(gen)
     state = load_checkpoint(tiny_run / "checkpoints" / "last.pt")
-    assert {"config", "static_scaler", "amplitude_model"} <= set(state["extra"])
+    assert {"config", "condition_encoder", "amplitude_model"} <= set(state["extra"])
     assert (state["package"], state["kind"]) == ("abr_diffusion", "generator")
 
 
@@ -98,7 +98,8 @@ def test_train_on_a_table(tmp_path, run_cli, tiny_overrides, table_writer):
 def test_infer_generate_writes_uv_signals(tiny_run, tmp_path, run_cli):
     out = tmp_path / "gen"
     ckpt = str(tiny_run / "checkpoints" / "best.pt")
-    argv = ["generate", "--checkpoint", ckpt, "--intensity", "30", "60", "90", "--age", "40"]
+    argv = ["generate", "--checkpoint", ckpt, "--condition", "intensity=30,60,90"]
+    argv += ["--condition", "age=40"]
     code = run_cli(
         infer_main, [*argv, "--num-samples", "2", "--num-inference-steps", "3", "--out", str(out)]
     )
@@ -106,6 +107,7 @@ def test_infer_generate_writes_uv_signals(tiny_run, tmp_path, run_cli):
     frame = pd.read_csv(out / "generated.csv")
     assert len(frame) == 6 and list(frame["intensity"]) == [30, 30, 60, 60, 90, 90]
     assert (frame["age"] == 40).all() and "s199" in frame and "wave_V_ms" in frame
+    assert (frame["sample_rate_hz"] == 20_000).all()
     npz = np.load(out / "generated.npz")
     assert npz["signals_uv"].shape == (6, 200)
     assert (out / "plots" / "generated.png").is_file()
@@ -125,7 +127,7 @@ def test_infer_generate_from_a_static_csv(tiny_run, tmp_path, run_cli):
     )
     out = tmp_path / "gen"
     ckpt = str(tiny_run / "checkpoints" / "best.pt")
-    argv = ["generate", "--checkpoint", ckpt, "--static-csv", str(csv), "--guidance-scale", "2"]
+    argv = ["generate", "--checkpoint", ckpt, "--conditions-csv", str(csv), "--guidance-scale", "2"]
     assert run_cli(infer_main, [*argv, "--num-inference-steps", "2", "--out", str(out)]) == 0
     assert len(pd.read_csv(out / "generated.csv")) == 2
 
@@ -165,3 +167,33 @@ def test_eval_prints_and_writes_the_table(tiny_run, tmp_path, capsys, run_cli):
     summary = json.loads((out / "evaluation.json").read_text())
     assert -1 <= summary["reconstruction"]["pearson"] <= 1
     assert (out / "plots" / "generation_spectrogram.png").is_file()
+
+
+def test_the_mouse_config_on_biosig_exports(mouse_exports, tmp_path, run_cli, tiny_overrides):
+    """Train on BioSigRZ exports (level and stimulus as conditions), generate, denoise and
+    evaluate with the same data options."""
+    run = tmp_path / "mouse"
+    data = str(mouse_exports / "*.csv")
+    argv = ["--config", "mouse", "--data", data, "--quiet", "--out", str(run)]
+    tiny = tiny_overrides("eval.levels=[80,40]", "trainer.validate_every_epochs=1")
+    assert run_cli(train_main, [*argv, *tiny]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert report["level_series"]["condition"] == "level_db"
+    assert len(report["level_series"]["wave_I_ms"]) == 2
+    ckpt = str(run / "checkpoints" / "best.pt")
+    gen = tmp_path / "gen"
+    cond = ["--condition", "level_db=90,50", "--condition", "stimulus=click"]
+    argv = ["generate", "--checkpoint", ckpt, *cond, "--num-inference-steps", "2"]
+    assert run_cli(infer_main, [*argv, "--out", str(gen)]) == 0
+    frame = pd.read_csv(gen / "generated.csv")
+    assert list(frame["level_db"]) == [90, 50] and list(frame["stimulus"]) == ["click"] * 2
+    assert "wave_IV_ms" in frame and "s243" in frame and "s244" not in frame
+    assert np.allclose(frame["sample_rate_hz"], 1e6 / 40.96)
+    den = tmp_path / "den"
+    argv = ["denoise", "--checkpoint", ckpt, "--input", str(mouse_exports / "55.csv")]
+    assert run_cli(infer_main, [*argv, "--num-inference-steps", "0", "--out", str(den)]) == 0
+    assert np.load(den / "denoised.npz")["denoised_uv"].shape == (20, 244)
+    ev = tmp_path / "ev"
+    argv = ["--checkpoint", ckpt, "--data", data, "--num-inference-steps", "2", "--no-plots"]
+    assert run_cli(eval_main, [*argv, "--out", str(ev), "--quiet"]) == 0
+    assert "latency_error_I_ms" in json.loads((ev / "evaluation.json").read_text())["generation"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from abr_diffusion.checkpoint import TrainedModel
-from abr_diffusion.config import ABRConfig, DiffusionConfig
-from abr_diffusion.data import ABRDataset, AmplitudeModel, StaticScaler
+from abr_diffusion.config import ABRConfig, DataConfig, DiffusionConfig
+from abr_diffusion.data import ABRDataset, AmplitudeModel, ConditionEncoder
 from abr_diffusion.model import ABRTransformerGenerator, make_cond
 from abr_diffusion.objective import build_diffusion, loss_step
 from abr_diffusion.synthetic import generate
@@ -37,9 +37,10 @@ def _oracle_diffusion(x0, noise, **cfg):
 
 
 def _trained(diffusion) -> TrainedModel:
-    scaler = StaticScaler([0.0] * 4, [1.0] * 4)
+    data = generate(3, 1, seed=0)
+    encoder = ConditionEncoder.fit(data.conditions, DataConfig().conditions)
     amplitude = AmplitudeModel([0.0] * 5, [0.0] * 5)
-    return TrainedModel(diffusion, ABRConfig(), scaler, amplitude, "model", torch.device("cpu"))
+    return TrainedModel(diffusion, ABRConfig(), encoder, amplitude, "model", torch.device("cpu"))
 
 
 def test_reconstruct_with_the_true_v_recovers_x0_at_every_step():
@@ -96,7 +97,7 @@ def test_ddim_is_deterministic_at_eta_zero_and_guidance_changes_it():
 def test_a_tiny_model_lowers_its_loss_on_synthetic_data():
     torch.manual_seed(0)
     data = generate(16, 4, seed=3)
-    ds = ABRDataset(data, StaticScaler.fit(data.static))
+    ds = ABRDataset(data, ConditionEncoder.fit(data.conditions, DataConfig().conditions))
     batch = {"x": ds.x[:16], "static": ds.static[:16]}
     net = ABRTransformerGenerator(
         d_model=16, n_layers=1, n_heads=2, film_hidden=16, t_embed_dim=16, dropout=0.0

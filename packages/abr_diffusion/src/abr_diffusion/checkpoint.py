@@ -1,8 +1,8 @@
 """Load a trained run from its checkpoint: `load_trained(path) -> TrainedModel`.
 
 A checkpoint written by `abr-train` is stamped package "abr_diffusion", kind "generator", and
-carries (under "extra") the resolved config, the static-parameter scaler and the amplitude
-model, so inference and evaluation need the checkpoint file alone.
+carries (under "extra") the resolved config, the condition encoder and the amplitude model,
+so inference and evaluation need the checkpoint file alone.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 from abr_diffusion.config import ABRConfig, load
-from abr_diffusion.data import AmplitudeModel, StaticScaler
+from abr_diffusion.data import AmplitudeModel, ConditionEncoder
 from abr_diffusion.model import build_model, make_cond
 from abr_diffusion.objective import build_diffusion
 from sigshared.diffusion import GaussianDiffusion, q_sample
-from sigshared.errors import CheckpointError, UserError
+from sigshared.errors import CheckpointError, ConfigError, UserError
 from sigshared.training import load_checkpoint, load_model_weights
 
 PACKAGE = "abr_diffusion"
@@ -28,11 +28,11 @@ CHECKPOINT_META = {"package": PACKAGE, "kind": KIND}
 @dataclass
 class TrainedModel:
     """Everything inference needs: the diffusion model (EMA weights, eval mode) on `device`,
-    its config, the static-parameter scaler and the amplitude model."""
+    its config, the condition encoder and the amplitude model."""
 
     diffusion: GaussianDiffusion
     config: ABRConfig
-    scaler: StaticScaler
+    encoder: ConditionEncoder
     amplitude: AmplitudeModel
     weights: str
     device: torch.device
@@ -50,7 +50,7 @@ class TrainedModel:
         generator: torch.Generator | None = None,
         t_start: int | None = None,
     ) -> torch.Tensor:
-        """Samples (B, 1, T) for z-scored static (B, S) from x_T (B, 1, T); a None setting
+        """Samples (B, 1, T) for encoded conditions (B, S) from x_T (B, 1, T); a None setting
         takes the config's. With `t_start`, x_T is a signal noised to that step (denoising)."""
         d = self.config.diffusion
         sampler = d.sampler if sampler is None else sampler
@@ -84,10 +84,20 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
     """Load a checkpoint written by abr-train (EMA weights when present) onto `device`."""
     state = load_checkpoint(path, package=PACKAGE, kind=KIND)
     extra = state.get("extra") or {}
-    if not {"config", "static_scaler", "amplitude_model"} <= set(extra):
-        raise CheckpointError(f"{path} holds no config / scaler; it was not written by abr-train")
-    cfg = load(extra["config"])
-    diffusion = build_diffusion(build_model(cfg.model), cfg.diffusion)
+    if not {"config", "condition_encoder", "amplitude_model"} <= set(extra):
+        raise CheckpointError(
+            f"{path} holds no config / condition encoder; it was not written by this version "
+            "of abr-train (retrain it)"
+        )
+    try:
+        cfg = load(extra["config"])
+    except ConfigError as err:
+        raise CheckpointError(
+            f"{path}: its stored config does not fit this version of abr_diffusion ({err})"
+        ) from None
+    encoder = ConditionEncoder(**extra["condition_encoder"])
+    net = build_model(cfg.model, cfg.data.seq_len, encoder.width)
+    diffusion = build_diffusion(net, cfg.diffusion)
     try:
         which = load_model_weights(diffusion, state)
     except RuntimeError as err:
@@ -97,7 +107,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
     return TrainedModel(
         diffusion.to(device).eval(),
         cfg,
-        StaticScaler(**extra["static_scaler"]),
+        encoder,
         AmplitudeModel(**extra["amplitude_model"]),
         which,
         device,

@@ -10,13 +10,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from abr_diffusion.peaks import HUMAN_WAVES
 from abr_diffusion.synthetic import STATIC_NAMES
 from sigshared.errors import ConfigError
-from sigshared.training import TrainerConfig, load_config
+from sigshared.training import TrainerConfig, config_to_dict, load_config
 
 CONFIG_PACKAGE = "abr_diffusion.configs"
 SAMPLERS = ("ddim", "ddpm", "dpmpp_2m")
 BETA_SCHEDULES = ("linear", "cosine")
+SCALINGS = ("zscore", "log", "none")
+DATA_FORMATS = ("auto", "table", "biosig")
 
 
 def _require(ok: bool, key: str, value: object, valid: str) -> None:
@@ -36,10 +39,10 @@ def _positive_ints(section: str, **values: int) -> None:
 
 @dataclass
 class ModelConfig:
-    """ABRTransformerGenerator arguments (defaults: the design document's 6.56 M model)."""
+    """ABRTransformerGenerator arguments (defaults: the design document's 6.56 M model). The
+    signal length follows from data.sample_rate and data.duration_ms, the width of the
+    condition vector from data.conditions."""
 
-    seq_len: int = 200
-    static_dim: int = 4
     d_model: int = 256
     n_layers: int = 6
     n_heads: int = 8
@@ -52,8 +55,6 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _positive_ints(
             "model",
-            seq_len=self.seq_len,
-            static_dim=self.static_dim,
             d_model=self.d_model,
             n_layers=self.n_layers,
             n_heads=self.n_heads,
@@ -207,13 +208,55 @@ class OptimConfig:
 
 
 @dataclass
+class ConditionConfig:
+    """One per-recording condition the model is given (a column of the data)."""
+
+    column: str
+    # zscore: (x - mean) / std of the training split; log: the same on log(x) (x > 0);
+    # none: the raw value. Ignored for a categorical condition (one-hot over the training
+    # split's categories).
+    scaling: str = "zscore"
+    categorical: bool = False
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(self.column), "data.conditions[].column", self.column, "a non-empty column name"
+        )
+        _require(
+            self.scaling in SCALINGS,
+            f"data.conditions[{self.column}].scaling",
+            self.scaling,
+            f"one of {', '.join(SCALINGS)}",
+        )
+
+
+def _human_conditions() -> list[ConditionConfig]:
+    units = ("years", "dB nHL", "clicks/s", "FMP ratio")
+    return [ConditionConfig(name, unit=unit) for name, unit in zip(STATIC_NAMES, units)]
+
+
+@dataclass
 class DataConfig:
-    """Where the recordings come from. `path` empty: the built-in synthetic generator."""
+    """Where the recordings come from and the model's time grid. `path` empty: the built-in
+    synthetic generator (20 kHz); otherwise a file or a glob pattern of files."""
 
     path: str = ""
+    # auto: a BioSigRZ CSV export is recognised by its header; table: CSV / Parquet / NPZ.
+    format: str = "auto"
     patient_column: str = "patient_id"
-    static_columns: list[str] = field(default_factory=lambda: list(STATIC_NAMES))
     signal_column: str = "s"
+    # Sampling rate (Hz) of a table's signals when the table has no sample_rate column;
+    # null: the model's rate (data.sample_rate). BioSigRZ exports carry their own.
+    source_sample_rate: float | None = None
+    # The model's grid: every waveform is resampled (polyphase) to this rate and cropped or
+    # padded to duration_ms after the stimulus.
+    sample_rate: float = 20_000.0
+    duration_ms: float = 10.0
+    conditions: list[ConditionConfig] = field(default_factory=_human_conditions)
+    # patient: no subject in two splits; row: recordings shuffled one by one (for data sets
+    # with fewer than three subjects).
+    split_by: str = "patient"
     split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
     split_seed: int = 42
     synthetic_patients: int = 400
@@ -221,6 +264,38 @@ class DataConfig:
     synthetic_seed: int = 0
 
     def __post_init__(self) -> None:
+        _require(
+            self.format in DATA_FORMATS,
+            "data.format",
+            self.format,
+            f"one of {', '.join(DATA_FORMATS)}",
+        )
+        _require(
+            self.split_by in ("patient", "row"), "data.split_by", self.split_by, "patient or row"
+        )
+        for key in ("sample_rate", "duration_ms"):
+            value = getattr(self, key)
+            _require(_finite(value) and value > 0, f"data.{key}", value, "a finite number > 0")
+        _require(
+            self.source_sample_rate is None
+            or (_finite(self.source_sample_rate) and self.source_sample_rate > 0),
+            "data.source_sample_rate",
+            self.source_sample_rate,
+            "a finite number > 0 (Hz) or null",
+        )
+        _require(
+            self.seq_len >= 16,
+            "data.duration_ms",
+            self.duration_ms,
+            f"long enough for 16 samples at data.sample_rate = {self.sample_rate:g} Hz",
+        )
+        names = [c.column for c in self.conditions]
+        _require(
+            len(names) >= 1 and len(set(names)) == len(names),
+            "data.conditions",
+            names,
+            "a non-empty list of distinct columns",
+        )
         _require(
             len(self.split) == 3
             and all(_finite(f) and f >= 0 for f in self.split)
@@ -237,6 +312,54 @@ class DataConfig:
         )
         _positive_ints("data", synthetic_recordings=self.synthetic_recordings)
 
+    @property
+    def seq_len(self) -> int:
+        """Samples of the model's grid: duration_ms at sample_rate."""
+        return int(round(self.duration_ms * self.sample_rate / 1000))
+
+    @property
+    def condition_columns(self) -> list[str]:
+        return [c.column for c in self.conditions]
+
+
+@dataclass
+class WaveConfig:
+    """A wave's latency window (ms after the stimulus) for peak detection."""
+
+    name: str
+    start_ms: float
+    end_ms: float
+
+    def __post_init__(self) -> None:
+        _require(
+            _finite(self.start_ms) and _finite(self.end_ms) and 0 <= self.start_ms < self.end_ms,
+            f"peaks.waves[{self.name}]",
+            [self.start_ms, self.end_ms],
+            "0 <= start_ms < end_ms",
+        )
+
+
+@dataclass
+class PeaksConfig:
+    """The species' waves and their latency windows. Defaults: human click ABR waves I, III
+    and V (see peaks.py)."""
+
+    species: str = "human"
+    waves: list[WaveConfig] = field(default_factory=lambda: [WaveConfig(*w) for w in HUMAN_WAVES])
+
+    def __post_init__(self) -> None:
+        names = [w.name for w in self.waves]
+        _require(
+            len(names) >= 1 and len(set(names)) == len(names),
+            "peaks.waves",
+            names,
+            "a non-empty list of distinctly named windows",
+        )
+
+    @property
+    def windows(self) -> list[tuple[str, float, float]]:
+        return [(w.name, w.start_ms, w.end_ms) for w in self.waves]
+
 
 @dataclass
 class EvalConfig:
@@ -245,9 +368,23 @@ class EvalConfig:
     max_signals: int = 512
     batch_size: int = 256
     plots: bool = True
+    # The level series after training: one generated response per level of this condition,
+    # the others at the training split's median (numeric) or most frequent value
+    # (categorical) near that level, or as fixed in series_conditions.
+    level_condition: str = "intensity"
+    levels: list[float] = field(default_factory=lambda: [90, 80, 70, 60, 50, 40, 30, 20])
+    series_conditions: dict = field(default_factory=dict)
+    # The wave whose latency the series reports (a name in peaks.waves).
+    series_wave: str = "V"
 
     def __post_init__(self) -> None:
         _positive_ints("eval", max_signals=self.max_signals, batch_size=self.batch_size)
+        _require(
+            len(self.levels) >= 2 and all(_finite(v) for v in self.levels),
+            "eval.levels",
+            self.levels,
+            "at least two finite levels",
+        )
 
 
 @dataclass
@@ -257,16 +394,49 @@ class ABRConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    peaks: PeaksConfig = field(default_factory=PeaksConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
-        n = len(self.data.static_columns)
+        columns = self.data.condition_columns
         _require(
-            n == self.model.static_dim,
-            "data.static_columns",
-            self.data.static_columns,
-            f"a list of model.static_dim = {self.model.static_dim} column names",
+            self.eval.level_condition in columns,
+            "eval.level_condition",
+            self.eval.level_condition,
+            f"one of the data.conditions columns ({', '.join(columns)})",
         )
+        unknown = [k for k in self.eval.series_conditions if k not in columns]
+        _require(
+            not unknown,
+            "eval.series_conditions",
+            self.eval.series_conditions,
+            f"keys among the data.conditions columns ({', '.join(columns)})",
+        )
+        waves = [w.name for w in self.peaks.waves]
+        _require(
+            self.eval.series_wave in waves,
+            "eval.series_wave",
+            self.eval.series_wave,
+            f"one of the peaks.waves names ({', '.join(waves)})",
+        )
+
+
+# What the model was trained on cannot change at inference: the grid and the conditions.
+FIXED_AT_INFERENCE = ("data.sample_rate", "data.duration_ms", "data.conditions")
+
+
+def with_data_overrides(cfg: ABRConfig, overrides: list[str] | tuple[str, ...]) -> ABRConfig:
+    """A trained model's config with `data.*` overrides (how to read the input: path, format,
+    column names, source rate). Other sections and the model's grid and conditions are
+    refused."""
+    for text in overrides:
+        key = text.split("=", 1)[0].strip()
+        if not key.startswith("data.") or key in FIXED_AT_INFERENCE:
+            raise ConfigError(
+                f"{key} cannot be changed for a trained model; only data.* settings except "
+                f"{', '.join(FIXED_AT_INFERENCE)} (how the input is read)"
+            )
+    return load(config_to_dict(cfg), overrides)
 
 
 def load(source: str | dict | None, overrides: list[str] | tuple[str, ...] = ()) -> ABRConfig:

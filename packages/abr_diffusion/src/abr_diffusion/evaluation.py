@@ -9,7 +9,7 @@ Per signal: MSE, L1, Pearson, SNR (dB), multi-resolution STFT distance and DTW, 
 z-scored signals (the document's scale), and the wave I / III / V peak-latency error in ms
 against the peaks found the same way in the reference (and, for synthetic data, against the
 true latencies too). Summaries are means over signals. `write_evaluation` prints and writes
-the table and plots; `intensity_series` generates one response per stimulus level.
+the table and plots; `level_series` generates one response per stimulus level.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from abr_diffusion.checkpoint import TrainedModel
-from abr_diffusion.config import DiffusionConfig
+from abr_diffusion.config import ABRConfig, DiffusionConfig
 from abr_diffusion.data import ABRDataset, to_uv
-from abr_diffusion.peaks import WAVES, peak_latencies
+from abr_diffusion.peaks import peak_latencies
 from abr_diffusion.plots import (
     plot_best_worst,
     plot_error_curve,
@@ -63,25 +64,30 @@ class SamplingOptions:
 
 @dataclass
 class ModeResult:
-    """Per-signal results of one mode; arrays are (N, T) z-scored or (N,) / (N, 3)."""
+    """Per-signal results of one mode; arrays are (N, T) z-scored or (N,) / (N, W) with one
+    latency column per wave of `waves`."""
 
     reference: np.ndarray
     output: np.ndarray
     per_signal: dict[str, np.ndarray]
+    waves: list[str]
     latency_ref: np.ndarray
     latency_out: np.ndarray
-    latency_true: np.ndarray | None = None
+    latency_true: pd.DataFrame | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float]:
         out = {k: float(np.mean(v)) for k, v in self.per_signal.items()}
         err = np.abs(self.latency_out - self.latency_ref)
-        for j, wave in enumerate(WAVES):
+        for j, wave in enumerate(self.waves):
             out[f"latency_error_{wave}_ms"] = float(err[:, j].mean())
         if self.latency_true is not None:
-            err_true = np.abs(self.latency_out - self.latency_true)
-            for j, wave in enumerate(WAVES):
-                out[f"latency_error_true_{wave}_ms"] = float(err_true[:, j].mean())
+            for j, wave in enumerate(self.waves):
+                if wave in self.latency_true:
+                    true = self.latency_true[wave].to_numpy()
+                    out[f"latency_error_true_{wave}_ms"] = float(
+                        np.abs(self.latency_out[:, j] - true).mean()
+                    )
         out.update(self.extra)
         return out
 
@@ -102,15 +108,20 @@ def signal_metrics(reference: torch.Tensor, output: torch.Tensor) -> dict[str, n
 
 
 def _mode_result(
-    reference: torch.Tensor, output: torch.Tensor, latency_true: np.ndarray | None
+    reference: torch.Tensor,
+    output: torch.Tensor,
+    cfg: ABRConfig,
+    latency_true: pd.DataFrame | None,
 ) -> ModeResult:
-    ref, out = reference.cpu(), output.cpu()
+    ref, out = reference.cpu().numpy(), output.cpu().numpy()
+    windows, rate = cfg.peaks.windows, cfg.data.sample_rate
     return ModeResult(
-        reference=ref.numpy(),
-        output=out.numpy(),
-        per_signal=signal_metrics(ref, out),
-        latency_ref=peak_latencies(ref.numpy()),
-        latency_out=peak_latencies(out.numpy()),
+        reference=ref,
+        output=out,
+        per_signal=signal_metrics(reference.cpu(), output.cpu()),
+        waves=[w for w, _, _ in windows],
+        latency_ref=peak_latencies(ref, rate, windows),
+        latency_out=peak_latencies(out, rate, windows),
         latency_true=latency_true,
     )
 
@@ -147,10 +158,11 @@ def evaluate(
         generated.append(trained.generate(static, x_T, **sampling.kwargs()).cpu())
     ref = x0_all[:, 0]
     lat = dataset.data.latencies
-    lat_true = None if lat is None else lat[index]
+    lat_true = None if lat is None else lat.iloc[index].reset_index(drop=True)
+    cfg = trained.config
     results = {
-        "reconstruction": _mode_result(ref, torch.cat(recon)[:, 0], lat_true),
-        "generation": _mode_result(ref, torch.cat(generated)[:, 0], lat_true),
+        "reconstruction": _mode_result(ref, torch.cat(recon)[:, 0], cfg, lat_true),
+        "generation": _mode_result(ref, torch.cat(generated)[:, 0], cfg, lat_true),
     }
     results["reconstruction"].extra["mean_t"] = float(t_all.float().mean())
     return results
@@ -201,54 +213,74 @@ def write_evaluation(
     (out_dir / "evaluation.json").write_text(json.dumps(summary, indent=2))
     if plots:
         mean, std = dataset.mean[index], dataset.std[index]
+        rate = dataset.data.sample_rate
         plot_dir = out_dir / "plots"
         for mode, res in results.items():
             ref = to_uv(res.reference, mean, std)
             # Generated signals take the scale of the recording they are compared with.
             out = to_uv(res.output, mean, std)
             plot_best_worst(
-                ref, out, res.per_signal["mse"], mode, plot_dir / f"{mode}_best_worst.png"
+                ref, out, rate, res.per_signal["mse"], mode, plot_dir / f"{mode}_best_worst.png"
             )
-            plot_error_curve(ref, out, mode, plot_dir / f"{mode}_error.png")
-            plot_spectrograms(ref, out, mode, plot_dir / f"{mode}_spectrogram.png")
+            plot_error_curve(ref, out, rate, mode, plot_dir / f"{mode}_error.png")
+            plot_spectrograms(ref, out, rate, mode, plot_dir / f"{mode}_spectrogram.png")
     return summary
 
 
-def intensity_conditions(
-    static_raw: np.ndarray, levels: np.ndarray, intensity_col: int = 1
-) -> np.ndarray:
-    """(L, S) raw static rows for an intensity series: at each level the median of the
-    recordings within 5 dB (all recordings if none), with the intensity set to the level."""
+def series_conditions(train: pd.DataFrame, cfg: ABRConfig) -> pd.DataFrame:
+    """One row of raw conditions per level of `eval.levels`: the level condition set to the
+    level, `eval.series_conditions` as given, every other condition at the training rows'
+    median (numeric) or most frequent value (categorical) within 5 units of the level (all
+    rows if none)."""
+    e = cfg.eval
+    specs = {c.column: c for c in cfg.data.conditions}
+    level = pd.to_numeric(train[e.level_condition], errors="coerce").to_numpy(np.float64)
     rows = []
-    for level in levels:
-        near = np.abs(static_raw[:, intensity_col] - level) <= 5
-        row = np.median(static_raw[near] if near.any() else static_raw, axis=0)
-        row[intensity_col] = level
+    for value in e.levels:
+        near = np.abs(level - value) <= 5
+        pool = train[near] if near.any() else train
+        row: dict[str, object] = {}
+        for column, spec in specs.items():
+            if column == e.level_condition:
+                row[column] = float(value)
+            elif column in e.series_conditions:
+                row[column] = e.series_conditions[column]
+            elif spec.categorical:
+                row[column] = pool[column].astype(str).mode().iloc[0]
+            else:
+                row[column] = float(np.median(pd.to_numeric(pool[column])))
         rows.append(row)
-    return np.array(rows, dtype=np.float32)
+    return pd.DataFrame(rows)
 
 
 @torch.no_grad()
-def intensity_series(
-    trained: TrainedModel, static_raw: np.ndarray, path: Path | None, seed: int = 0
-) -> dict[str, list[float]]:
-    """Generate one signal per intensity (90 .. 20 dB) from the same starting noise, plot
-    them with wave markers at `path` (when given) and return the levels and the generated
-    wave V latencies (ms): a working model shows the latency growing as the intensity falls.
-    """
-    levels = np.arange(90, 19, -10, dtype=np.float32)
-    raw = intensity_conditions(static_raw, levels)
-    z = torch.from_numpy(trained.scaler.transform(raw))
+def level_series(
+    trained: TrainedModel, train: pd.DataFrame, path: Path | None, seed: int = 0
+) -> dict[str, list]:
+    """Generate one signal per level of `eval.levels` from the same starting noise, plot them
+    with wave markers at `path` (when given) and return the levels and the generated latency
+    of `eval.series_wave` (ms): a working model shows it growing as the level falls."""
+    cfg = trained.config
+    conditions = series_conditions(train, cfg)
+    z = torch.from_numpy(trained.encoder.transform(conditions))
     gen = torch.Generator().manual_seed(seed)
     # The same starting noise for every level, so only the condition differs.
-    x_T = torch.randn((1, 1, trained.config.model.seq_len), generator=gen).repeat(len(levels), 1, 1)
+    x_T = torch.randn((1, 1, cfg.data.seq_len), generator=gen).repeat(len(conditions), 1, 1)
     out = trained.generate(z, x_T)[:, 0].cpu().numpy()
     mean, std = trained.amplitude.predict(z.numpy())
     uv = to_uv(out, mean, std)
+    rate, windows = cfg.data.sample_rate, cfg.peaks.windows
     if path is not None:
         labels = [
-            f"{lv:.0f} dB nHL (age {r[0]:.0f}, rate {r[2]:.0f}/s, FMP {r[3]:.2f})"
-            for lv, r in zip(levels, raw)
+            ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items())
+            for r in conditions.to_dict("records")
         ]
-        plot_signals(uv, labels, "generated intensity series", path)
-    return {"intensity_db": levels.tolist(), "wave_V_ms": peak_latencies(uv)[:, 2].tolist()}
+        plot_signals(
+            uv, rate, windows, labels, f"generated {cfg.eval.level_condition} series", path
+        )
+    j = [w for w, _, _ in windows].index(cfg.eval.series_wave)
+    return {
+        "condition": cfg.eval.level_condition,
+        "levels": [float(v) for v in cfg.eval.levels],
+        f"wave_{cfg.eval.series_wave}_ms": peak_latencies(uv, rate, windows)[:, j].tolist(),
+    }

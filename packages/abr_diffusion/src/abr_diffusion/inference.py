@@ -21,61 +21,56 @@ import torch
 from abr_diffusion.checkpoint import TrainedModel
 from abr_diffusion.data import to_uv, zscore_signals
 from abr_diffusion.evaluation import SamplingOptions
-from abr_diffusion.peaks import WAVES, peak_latencies
+from abr_diffusion.peaks import peak_latencies
 from abr_diffusion.plots import plot_best_worst, plot_signals
 from abr_diffusion.synthetic import ABRData
 from sigshared.diffusion import q_sample
-from sigshared.errors import DataError
 from sigshared.files import atomic_output
 
 
 @dataclass
 class Generated:
-    """static (N, S) raw conditions, sample (N,) index per condition, signals in µV and
-    z units (N, T), wave I / III / V latencies (N, 3) ms."""
+    """conditions (N rows, raw), sample (N,) index per condition, signals in µV and z units
+    (N, T) at `sample_rate` Hz, latencies (N, W) ms of the waves named in `waves`."""
 
-    static: np.ndarray
+    conditions: pd.DataFrame
     sample: np.ndarray
     signals_uv: np.ndarray
     signals_z: np.ndarray
+    sample_rate: float
+    waves: list[str]
     latencies_ms: np.ndarray
 
 
 @dataclass
 class Denoised:
-    """The input recordings and their denoised versions (N, T) µV, with static and ids."""
+    """The input recordings (on the model's grid) and their denoised versions (N, T) µV."""
 
     data: ABRData
     denoised_uv: np.ndarray
 
 
-def check_conditions(rows: np.ndarray, names: list[str]) -> np.ndarray:
-    """(N, S) raw static rows, refused with the offending rows when they hold NaN/Inf."""
-    rows = np.asarray(rows, dtype=np.float64)
-    if not np.isfinite(rows).all():
-        bad = np.flatnonzero(~np.isfinite(rows).all(1))[:5].tolist()
-        raise DataError(f"static parameters ({', '.join(names)}) hold NaN/Inf in rows {bad}")
-    return rows.astype(np.float32)
-
-
 def generate(
     trained: TrainedModel,
-    conditions: np.ndarray,
+    conditions: pd.DataFrame,
     num_samples: int = 1,
     seed: int = 0,
     sampling: SamplingOptions | None = None,
 ) -> Generated:
-    """`num_samples` signals for each raw static row of `conditions` (N, S); seeded."""
-    cond = np.repeat(conditions, num_samples, axis=0)
-    z = torch.from_numpy(trained.scaler.transform(cond))
+    """`num_samples` signals for each row of raw `conditions`; seeded."""
+    cfg = trained.config
+    cond = conditions.loc[conditions.index.repeat(num_samples)].reset_index(drop=True)
+    z = torch.from_numpy(trained.encoder.transform(cond))
     gen = torch.Generator().manual_seed(seed)
-    x_T = torch.randn((len(cond), 1, trained.config.model.seq_len), generator=gen)
+    x_T = torch.randn((len(cond), 1, cfg.data.seq_len), generator=gen)
     kwargs = (sampling or SamplingOptions()).kwargs()
     out_z = trained.generate(z, x_T, generator=gen, **kwargs)[:, 0].cpu().numpy()
     mean, std = trained.amplitude.predict(z.numpy())
     uv = to_uv(out_z, mean, std)
     sample = np.tile(np.arange(num_samples), len(conditions))
-    return Generated(cond, sample, uv, out_z, peak_latencies(uv))
+    rate, windows = cfg.data.sample_rate, cfg.peaks.windows
+    lat = peak_latencies(uv, rate, windows)
+    return Generated(cond, sample, uv, out_z, rate, [w for w, _, _ in windows], lat)
 
 
 def denoise(
@@ -91,7 +86,7 @@ def denoise(
     z, mean, std = zscore_signals(data.signals.astype(np.float64))
     device = trained.device
     x0 = torch.from_numpy(z.astype(np.float32))[:, None].to(device)
-    static = torch.from_numpy(trained.scaler.transform(data.static)).to(device)
+    static = torch.from_numpy(trained.encoder.transform(data.conditions)).to(device)
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(x0.shape, generator=gen).to(device)
     t_batch = torch.full((len(x0),), t, dtype=torch.long, device=device)
@@ -112,10 +107,9 @@ def denoise(
     return Denoised(data, to_uv(rec[:, 0].cpu().numpy(), mean, std))
 
 
-def _signal_frame(static: np.ndarray, names: list[str], signals_uv: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame(static, columns=names)
+def _signal_frame(conditions: pd.DataFrame, signals_uv: np.ndarray) -> pd.DataFrame:
     sig = pd.DataFrame(signals_uv, columns=[f"s{i}" for i in range(signals_uv.shape[1])])
-    return pd.concat([frame, sig], axis=1)
+    return pd.concat([conditions.reset_index(drop=True), sig], axis=1)
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -129,46 +123,61 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
             np.savez(f, **arrays)
 
 
-def write_generated(gen: Generated, names: list[str], out: Path) -> list[Path]:
-    """generated.csv (conditions, sample, latencies, s0..), generated.npz, plots/generated.png."""
-    frame = _signal_frame(gen.static, names, gen.signals_uv)
-    frame.insert(len(names), "sample", gen.sample)
-    for j, wave in enumerate(WAVES):
-        frame.insert(len(names) + 1 + j, f"wave_{wave}_ms", gen.latencies_ms[:, j])
+def _labels(conditions: pd.DataFrame) -> list[str]:
+    return [", ".join(f"{k} {v}" for k, v in row.items()) for row in conditions.to_dict("records")]
+
+
+def write_generated(gen: Generated, waves: list[tuple[str, float, float]], out: Path) -> list[Path]:
+    """generated.csv (conditions, sample, sample_rate_hz, wave latencies, s0..), generated.npz
+    and plots/generated.png."""
+    frame = _signal_frame(gen.conditions, gen.signals_uv)
+    n = gen.conditions.shape[1]
+    frame.insert(n, "sample", gen.sample)
+    frame.insert(n + 1, "sample_rate_hz", gen.sample_rate)
+    for j, wave in enumerate(gen.waves):
+        frame.insert(n + 2 + j, f"wave_{wave}_ms", gen.latencies_ms[:, j])
     _write_csv(frame, out / "generated.csv")
     _write_npz(
         out / "generated.npz",
         signals_uv=gen.signals_uv,
         signals_z=gen.signals_z,
-        static=gen.static,
+        sample_rate_hz=np.float64(gen.sample_rate),
         latencies_ms=gen.latencies_ms,
+        waves=np.array(gen.waves),
     )
     k = min(len(gen.signals_uv), 12)
-    labels = [", ".join(f"{n} {v:g}" for n, v in zip(names, row)) for row in gen.static[:k]]
+    labels = _labels(gen.conditions.iloc[:k])
     plot = plot_signals(
-        gen.signals_uv[:k], labels, "generated ABRs", out / "plots" / "generated.png"
+        gen.signals_uv[:k],
+        gen.sample_rate,
+        waves,
+        labels,
+        "generated ABRs",
+        out / "plots" / "generated.png",
     )
     return [out / "generated.csv", out / "generated.npz", plot]
 
 
-def write_denoised(den: Denoised, names: list[str], t: int, out: Path) -> list[Path]:
-    """denoised.csv (patient_id, static, s0..), denoised.npz (input and output µV) and
-    plots/denoised.png (best and worst by change)."""
+def write_denoised(den: Denoised, t: int, out: Path) -> list[Path]:
+    """denoised.csv (patient_id, conditions, sample_rate_hz, s0..), denoised.npz (input and
+    output µV on the model's grid) and plots/denoised.png (best and worst by change)."""
     data = den.data
-    frame = _signal_frame(data.static, names, den.denoised_uv)
+    frame = _signal_frame(data.conditions, den.denoised_uv)
     frame.insert(0, "patient_id", data.patient_id)
+    frame.insert(data.conditions.shape[1] + 1, "sample_rate_hz", data.sample_rate)
     _write_csv(frame, out / "denoised.csv")
     _write_npz(
         out / "denoised.npz",
         input_uv=data.signals,
         denoised_uv=den.denoised_uv,
-        static=data.static,
+        sample_rate_hz=np.float64(data.sample_rate),
     )
     std = np.maximum(data.signals.std(axis=1), 1e-8)
     change = (((den.denoised_uv - data.signals) / std[:, None]) ** 2).mean(1)
     plot = plot_best_worst(
         data.signals,
         den.denoised_uv,
+        data.sample_rate,
         change,
         f"denoised from t={t}",
         out / "plots" / "denoised.png",

@@ -1,8 +1,10 @@
 """ABRTransformerGenerator: the denoising network (it knows nothing of diffusion).
 
-Input  x_t     (B, 1, T) noised, per-sample z-scored ABR (T = 200 samples = 10 ms at 20 kHz)
+Input  x_t     (B, 1, T) noised, per-sample z-scored ABR (T samples on the data's grid, e.g.
+               200 = 10 ms at 20 kHz)
        t       (B,) long diffusion step in 0 .. 999
-       cond    {"static": (B, S) z-scored static parameters [age, intensity, rate, fmp],
+       cond    {"static": (B, S) encoded conditions (e.g. z-scored age, intensity, rate, fmp;
+                or level and a one-hot stimulus),
                 "drop": (B,) bool, optional: True where the condition is dropped
                 (classifier-free guidance); those rows use a learned null embedding instead}
 Output (B, 1, T): the network's prediction (v, in the package's diffusion objective).
@@ -245,11 +247,12 @@ def null_cond(cond: Cond) -> Cond:
     return {"static": cond["static"], "drop": torch.ones_like(cond["drop"])}
 
 
-def build_model(cfg: ModelConfig) -> ABRTransformerGenerator:
-    """The network a config describes."""
+def build_model(cfg: ModelConfig, seq_len: int, static_dim: int) -> ABRTransformerGenerator:
+    """The network a config describes, for signals of `seq_len` samples and condition
+    vectors of `static_dim` values."""
     return ABRTransformerGenerator(
-        seq_len=cfg.seq_len,
-        static_dim=cfg.static_dim,
+        seq_len=seq_len,
+        static_dim=static_dim,
         d_model=cfg.d_model,
         n_layers=cfg.n_layers,
         n_heads=cfg.n_heads,

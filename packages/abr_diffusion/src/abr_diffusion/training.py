@@ -22,12 +22,12 @@ from abr_diffusion.config import ABRConfig
 from abr_diffusion.data import (
     ABRDataset,
     AmplitudeModel,
+    ConditionEncoder,
     Splits,
-    StaticScaler,
     fit_normalisers,
     load_data,
 )
-from abr_diffusion.evaluation import evaluate, intensity_series, write_evaluation
+from abr_diffusion.evaluation import evaluate, level_series, write_evaluation
 from abr_diffusion.model import build_model, count_parameters
 from abr_diffusion.objective import build_diffusion, loss_step
 from sigshared.plotting import plot_metrics_csv
@@ -40,7 +40,7 @@ class Prepared:
 
     cfg: ABRConfig
     splits: Splits
-    scaler: StaticScaler
+    encoder: ConditionEncoder
     amplitude: AmplitudeModel
     train: ABRDataset
     val: ABRDataset
@@ -60,15 +60,15 @@ def prepare(cfg: ABRConfig) -> Prepared:
     """Load and split the data of `cfg` and fit the normalisers on the training split."""
     seed_everything(cfg.trainer.seed)
     splits = load_data(cfg)
-    scaler, amplitude = fit_normalisers(splits)
+    encoder, amplitude = fit_normalisers(splits, cfg.data)
 
     def dataset(index: np.ndarray) -> ABRDataset:
-        return ABRDataset(splits.data.subset(index), scaler)
+        return ABRDataset(splits.data.subset(index), encoder)
 
     return Prepared(
         cfg,
         splits,
-        scaler,
+        encoder,
         amplitude,
         dataset(splits.train),
         dataset(splits.val),
@@ -88,13 +88,14 @@ def train(
     """Train, evaluate on the test split, write the run folder; returns the report."""
     cfg = prepared.cfg
     save_config(cfg, run_dir / "config.yaml")
-    net = build_model(cfg.model)
+    net = build_model(cfg.model, cfg.data.seq_len, prepared.encoder.width)
     diffusion = build_diffusion(net, cfg.diffusion)
     n_patients = len(np.unique(prepared.splits.data.patient_id))
     log(
         f"abr-train: {count_parameters(net):,} parameters; {len(prepared.train)} / "
         f"{len(prepared.val)} / {len(prepared.test)} train / val / test recordings from "
-        f"{n_patients} patients ({cfg.data.path or 'synthetic'}); device {device}; "
+        f"{n_patients} subjects ({cfg.data.path or 'synthetic'}); {cfg.data.seq_len} samples "
+        f"at {cfg.data.sample_rate:g} Hz; device {device}; "
         f"run folder {run_dir}"
     )
     o = cfg.optim
@@ -106,7 +107,7 @@ def train(
     )
     extra = {
         "config": config_to_dict(cfg),
-        "static_scaler": prepared.scaler.to_dict(),
+        "condition_encoder": prepared.encoder.to_dict(),
         "amplitude_model": prepared.amplitude.to_dict(),
     }
     trainer = Trainer(
@@ -126,7 +127,7 @@ def train(
     log(f"abr-train: stopped after {fit.steps} steps ({fit.stop_reason}), {train_minutes:.1f} min")
 
     trained = TrainedModel(
-        trainer.eval_model.eval(), cfg, prepared.scaler, prepared.amplitude, "ema", device
+        trainer.eval_model.eval(), cfg, prepared.encoder, prepared.amplitude, "ema", device
     )
     test = prepared.test
     n_eval = min(cfg.eval.max_signals, len(test))
@@ -135,9 +136,9 @@ def train(
         trained, test, index, cfg.eval.batch_size, cfg.trainer.seed, progress=cfg.trainer.progress
     )
     summary = write_evaluation(results, test, index, run_dir, cfg.eval.plots)
-    train_static = prepared.splits.data.static[prepared.splits.train]
-    series_plot = run_dir / "plots" / "intensity_series.png" if cfg.eval.plots else None
-    series = intensity_series(trained, train_static, series_plot)
+    train_conditions = prepared.splits.data.conditions.iloc[prepared.splits.train]
+    series_plot = run_dir / "plots" / "level_series.png" if cfg.eval.plots else None
+    series = level_series(trained, train_conditions, series_plot)
     if cfg.eval.plots:
         plot_metrics_csv(
             run_dir / "metrics.csv",
@@ -158,7 +159,7 @@ def train(
         "recordings": {"train": len(prepared.train), "val": len(prepared.val), "test": len(test)},
         "evaluated_test_recordings": int(n_eval),
         "evaluation": summary,
-        "intensity_series": series,
+        "level_series": series,
     }
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     return report

@@ -16,7 +16,7 @@ import json
 import numpy as np
 
 from abr_diffusion.checkpoint import load_trained
-from abr_diffusion.config import SAMPLERS
+from abr_diffusion.config import SAMPLERS, with_data_overrides
 from abr_diffusion.data import ABRDataset, load_data
 from abr_diffusion.evaluation import SamplingOptions, evaluate, write_evaluation
 from sigshared.cli import (
@@ -41,8 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data",
         default=None,
-        help="recordings table (CSV, Parquet or NPZ) whose test split to use "
-        "(default: the data the checkpoint was trained on)",
+        help="recordings (a BioSigRZ export, a table, or a glob of files) whose test split "
+        "to use (default: the data the checkpoint was trained on)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="data.KEY=VALUE",
+        help="how to read the data, as in training (e.g. data.format=biosig, "
+        "data.split_by=row); repeatable",
     )
     parser.add_argument(
         "--max-signals",
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     # The output folder is checked and created first; a failure below removes it again.
     with run_folder("abr_diffusion_eval", args.out, overwrite=args.overwrite) as out:
         trained = load_trained(require_file(args.checkpoint, "checkpoint"), device)
-        cfg = trained.config
+        trained.config = cfg = with_data_overrides(trained.config, args.overrides)
         steps = args.num_inference_steps
         if steps is not None and steps > cfg.diffusion.num_train_timesteps:
             raise UserError(
@@ -93,12 +102,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"got {steps}"
             )
         if args.data:
-            cfg.data.path = str(require_file(args.data, "data file"))
+            cfg.data.path = args.data
         seed = cfg.trainer.seed if args.seed is None else args.seed
         seed_everything(seed)
         n_max = cfg.eval.max_signals if args.max_signals is None else args.max_signals
         splits = load_data(cfg)
-        test_ds = ABRDataset(splits.data.subset(splits.test), trained.scaler)
+        test_ds = ABRDataset(splits.data.subset(splits.test), trained.encoder)
         n = min(n_max, len(test_ds))
         index = np.random.default_rng(seed).permutation(len(test_ds))[:n]
         print(

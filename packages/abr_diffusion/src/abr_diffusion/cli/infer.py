@@ -1,9 +1,10 @@
-"""`abr-infer`: generate ABRs for given static parameters, or denoise recorded ABRs.
+"""`abr-infer`: generate ABRs for given conditions, or denoise recorded ABRs.
 
-generate: samples for each condition (flags, broadcast against each other, or a CSV of
-    static parameters), written in µV.
-denoise:  each recording (a table like the training data) is noised to step --t and brought
-    back by the model (--num-inference-steps 0: the one-step x0 estimate), written in µV.
+generate: samples for each condition row (--condition values, broadcast against each other,
+    or a CSV of conditions), written in µV on the model's grid.
+denoise:  each recording (read as in training, resampled to the model's grid) is noised to
+    step --t and brought back by the model (--num-inference-steps 0: the one-step x0
+    estimate), written in µV.
 """
 
 from __future__ import annotations
@@ -11,30 +12,18 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import pandas as pd
 
 from abr_diffusion.checkpoint import TrainedModel, load_trained
-from abr_diffusion.config import SAMPLERS
-from abr_diffusion.data import ColumnNames, load_table, read_conditions
+from abr_diffusion.config import SAMPLERS, with_data_overrides
+from abr_diffusion.data import read_conditions, read_recordings
 from abr_diffusion.evaluation import SamplingOptions
-from abr_diffusion.inference import (
-    check_conditions,
-    denoise,
-    generate,
-    write_denoised,
-    write_generated,
-)
-from sigshared.cli import (
-    add_common_arguments,
-    bounded_int,
-    cli_entry,
-    finite_float,
-    require_file,
-)
+from abr_diffusion.inference import denoise, generate, write_denoised, write_generated
+from sigshared.cli import add_common_arguments, bounded_int, cli_entry, finite_float, require_file
 from sigshared.errors import UserError
 from sigshared.training import run_folder, seed_everything, select_device
 
 OUTPUT_NAME = "abr_diffusion_infer"
-FLAGS = (("age", "years"), ("intensity", "dB nHL"), ("rate", "clicks/s"), ("fmp", "FMP ratio"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", required=True, help="checkpoint written by abr-train (best.pt or last.pt)"
     )
     add_common_arguments(common, default_config=None)
+    common.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="data.KEY=VALUE",
+        help="how to read the input, as in training (e.g. data.format=biosig, "
+        "data.patient_column=subject, data.source_sample_rate=24414.0625); repeatable",
+    )
     common.add_argument(
         "--num-inference-steps",
         type=bounded_int(0),
@@ -55,27 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-        "  abr-infer generate --checkpoint run/checkpoints/best.pt --intensity 30 50 70 90\n"
+        "  abr-infer generate --checkpoint best.pt --condition intensity=30,50,70,90\n"
         "  abr-infer denoise --checkpoint run/checkpoints/best.pt --input recordings.csv --t 200",
     )
     sub = parser.add_subparsers(dest="mode", required=True, metavar="{generate,denoise}")
     gen = sub.add_parser(
-        "generate", parents=[common], help="sample new recordings for static parameters"
+        "generate", parents=[common], help="sample new recordings for given conditions"
     )
-    for name, unit in FLAGS:
-        gen.add_argument(
-            f"--{name}",
-            type=finite_float(),
-            nargs="+",
-            default=None,
-            help=f"{name} in {unit}, one value or one per condition "
-            "(default: the training-set mean)",
-        )
     gen.add_argument(
-        "--static-csv",
+        "--condition",
+        action="append",
+        default=[],
+        metavar="NAME=V1[,V2,...]",
+        help="a condition of the model (its data.conditions, e.g. intensity=90,70,50 or "
+        "stimulus=click) with one value or one per condition row; repeatable; a condition "
+        "left out takes the training median (numeric) or most frequent value (categorical)",
+    )
+    gen.add_argument(
+        "--conditions-csv",
         default=None,
-        help="CSV with one condition per row, columns named as in training "
-        "(default age, intensity, rate, fmp); replaces the four flags",
+        help="CSV with one condition row per line, a column per condition; replaces --condition",
     )
     gen.add_argument(
         "--num-samples", type=bounded_int(1), default=1, help="samples per condition (default 1)"
@@ -103,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
         "denoise", parents=[common], help="reconstruct recordings from a chosen noise level"
     )
     den.add_argument(
-        "--input", required=True, help="recordings table (CSV, Parquet or NPZ, as for training)"
+        "--input",
+        required=True,
+        help="recordings: a BioSigRZ CSV export or a table (CSV, Parquet, NPZ), or a glob of "
+        "files, read as in training (see --set)",
     )
     den.add_argument(
         "--t",
@@ -115,25 +115,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _conditions(args: argparse.Namespace, trained: TrainedModel) -> np.ndarray:
-    """(N, S) raw static rows from --static-csv or the broadcast flags."""
-    names = trained.config.data.static_columns
-    if args.static_csv:
-        rows = read_conditions(require_file(args.static_csv, "static-parameter CSV"), names)
-    else:
-        values = [getattr(args, name) for name, _ in FLAGS]
-        lengths = {len(v) for v in values if v is not None and len(v) > 1}
-        if len(lengths) > 1:
+def _conditions(args: argparse.Namespace, trained: TrainedModel) -> pd.DataFrame:
+    """Raw condition rows from --conditions-csv or the broadcast --condition values."""
+    encoder = trained.encoder
+    if args.conditions_csv:
+        return read_conditions(require_file(args.conditions_csv, "conditions CSV"), encoder.columns)
+    given: dict[str, list[str]] = {}
+    for text in args.condition:
+        name, _, values = text.partition("=")
+        name = name.strip()
+        if name not in encoder.columns or not values:
             raise UserError(
-                f"static flags with several values must have the same count, got {sorted(lengths)}"
+                f"--condition {text!r}: expected NAME=V1[,V2,...] with NAME one of "
+                f"{', '.join(encoder.columns)}"
             )
-        n = lengths.pop() if lengths else 1
-        cols = [
-            np.full(n, trained.scaler.mean[j]) if v is None else np.resize(np.array(v), n)
-            for j, v in enumerate(values)
-        ]
-        rows = np.stack(cols, axis=1)
-    return check_conditions(rows, names)
+        given[name] = [v.strip() for v in values.split(",")]
+    lengths = {len(v) for v in given.values() if len(v) > 1}
+    if len(lengths) > 1:
+        raise UserError(
+            f"--condition values must have the same count when several, got {sorted(lengths)}"
+        )
+    n = lengths.pop() if lengths else 1
+    frame = pd.DataFrame(
+        {
+            name: np.resize(np.array(given.get(name, [default]), dtype=object), n)
+            for name, default in zip(encoder.columns, encoder.default)
+        }
+    )
+    for name, cats in zip(encoder.columns, encoder.categories):
+        if cats is None:
+            # Non-numbers become NaN, which the encoder reports by condition and row.
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    return frame
 
 
 @cli_entry
@@ -147,29 +160,25 @@ def main(argv: list[str] | None = None) -> None:
     # The output folder is checked and created first; a failure below removes it again.
     with run_folder(OUTPUT_NAME, args.out, overwrite=args.overwrite) as out:
         trained = load_trained(require_file(args.checkpoint, "checkpoint"), device)
-        d = trained.config.diffusion
+        trained.config = cfg = with_data_overrides(trained.config, args.overrides)
+        d = cfg.diffusion
         steps = args.num_inference_steps
         if steps is not None and steps > d.num_train_timesteps:
             raise UserError(
                 f"--num-inference-steps must lie in 0 .. {d.num_train_timesteps}, got {steps}"
             )
-        names = list(trained.config.data.static_columns)
         if args.mode == "generate":
             conditions = _conditions(args, trained)
             sampling = SamplingOptions(steps, args.guidance_scale, args.sampler, args.eta)
             result = generate(trained, conditions, args.num_samples, seed, sampling)
-            write_generated(result, names, out)
+            write_generated(result, cfg.peaks.windows, out)
             done = f"{len(result.signals_uv)} generated signals"
         else:
             if args.t >= d.num_train_timesteps:
                 raise UserError(f"--t must lie in 0 .. {d.num_train_timesteps - 1}, got {args.t}")
-            m = trained.config.data
-            columns = ColumnNames(m.patient_column, names, m.signal_column)
-            data = load_table(
-                args.input, columns, trained.config.model.seq_len, require_patient=False
-            )
+            data = read_recordings(args.input, cfg.data, require_patient=False)
             result = denoise(trained, data, args.t, steps, seed)
-            write_denoised(result, names, args.t, out)
+            write_denoised(result, args.t, out)
             done = f"{len(result.denoised_uv)} denoised signals"
     print(f"abr-infer: {done} -> {out}")
 

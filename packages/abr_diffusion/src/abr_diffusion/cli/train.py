@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data",
         default=None,
-        help="recordings table (CSV, Parquet or NPZ; see README); default: the config's "
-        "data.path, or the built-in synthetic generator when that is empty",
+        help="recordings: a BioSigRZ CSV export, a table (CSV, Parquet or NPZ; see README), "
+        "or a glob of files such as 'mouse/*.csv'; default: the config's data.path, or the "
+        "built-in synthetic generator when that is empty",
     )
     parser.add_argument(
         "--resume",
@@ -67,7 +68,7 @@ def resolve_config(args: argparse.Namespace) -> ABRConfig:
     else:
         cfg = load(args.config, args.overrides)
     if args.data:
-        cfg.data.path = str(require_file(args.data, "data file"))
+        cfg.data.path = args.data
     apply_common_arguments(cfg.trainer, args)
     return cfg
 
