@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sigshared.errors import UserError
+from sigshared.errors import CheckpointError
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
@@ -41,18 +41,49 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with the safe unpickler; a missing or corrupt file is a UserError."""
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    package: str | None = None,
+    kind: str | None = None,
+) -> dict[str, Any]:
+    """Load a checkpoint with the safe unpickler and check whose it is.
+
+    Raises `CheckpointError` for a missing file, a file torch cannot read (corrupt, truncated,
+    not a checkpoint), and, when `package` / `kind` are given, for a checkpoint stamped with
+    another package or kind (the top-level "package" and "kind" keys the Trainer writes from
+    its `checkpoint_meta`). An unstamped checkpoint passes the check.
+    """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot read checkpoint {path}: {first}") from None
+    except Exception:
+        # torch's own message advises weights_only=False, which would run arbitrary code from
+        # an untrusted file; the user only needs to know the file is not usable.
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file)"
+        ) from None
     if not isinstance(state, dict):
-        raise UserError(f"checkpoint {path} does not hold a dict; was it written by this project?")
+        raise CheckpointError(f"{path} is not a checkpoint of this project (no state dict)")
+    found_package = state.get("package")
+    if package is not None and found_package is not None and found_package != package:
+        raise CheckpointError(
+            f"{path} is {_article(found_package)} {found_package} checkpoint, "
+            f"not {_article(package)} {package} one"
+        )
+    found_kind = state.get("kind")
+    if kind is not None and found_kind is not None and found_kind != kind:
+        raise CheckpointError(
+            f"{path} is {_article(found_kind)} {found_kind} checkpoint, not {_article(kind)} "
+            f"{kind} one"
+        )
     return state
 
 

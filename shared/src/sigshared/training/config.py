@@ -146,7 +146,7 @@ def read_config_source(source: str | Path, package: str | None = None) -> tuple[
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        text, origin = path.read_text(), str(path)
+        text, origin = _read_text_file(path), str(path)
     else:
         if package is None:
             raise ConfigError(f"config file not found: {path}")
@@ -158,14 +158,30 @@ def read_config_source(source: str | Path, package: str | None = None) -> tuple[
             )
         text, origin = candidate.read_text(), f"{package}:{text_source}.yaml"
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"config {origin} is not valid YAML: {err}".splitlines()[0]) from None
+    if data is None:
+        # An empty file would silently run the full default model; that is never what was meant.
+        raise ConfigError(f"config {origin} is empty; give a YAML mapping of sections")
     if not isinstance(data, dict):
         raise ConfigError(
             f"config {origin} must be a mapping of sections, got {type(data).__name__}"
         )
     return data, origin
+
+
+def _read_text_file(path: Path) -> str:
+    """The text of a config file; binary files are refused by name."""
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        raise ConfigError(f"config file {path} is binary, not YAML text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (binary?); give a YAML file"
+        ) from None
 
 
 def load_config(

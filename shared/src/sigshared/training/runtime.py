@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sigshared.errors import UserError
+from sigshared.errors import OutputError, UserError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -114,3 +115,75 @@ def create_run_dir(
             n += 1
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+RUN_MARKERS = ("config.yaml", "metrics.csv", "checkpoints")
+
+
+def _holds_run(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / name).exists() for name in RUN_MARKERS)
+
+
+def _resumed_run_dir(resume: Path) -> Path:
+    """The run folder of a checkpoint written by the Trainer: <run>/checkpoints/<name>.pt."""
+    resume = resume.resolve()
+    return resume.parent.parent if resume.parent.name == "checkpoints" else resume.parent
+
+
+@contextlib.contextmanager
+def run_folder(
+    package: str,
+    out: str | Path | None = None,
+    *,
+    resume: str | Path | None = None,
+    overwrite: bool = False,
+    root: str | Path = "runs",
+) -> Iterator[Path]:
+    """The run folder of a training command, created for the body and cleaned up on failure.
+
+    - With `resume` and no `out`, training continues in place: the folder that holds the
+      resumed checkpoint.
+    - Otherwise `out`, or `root/<package>/<YYYYmmdd-HHMMSS>/` (suffixed if taken).
+    - A folder that holds another run (config.yaml, metrics.csv or checkpoints/) is refused
+      unless `overwrite`; resuming into the resumed run's own folder is always allowed.
+    - If the body raises and this call created the folder, the folder is removed again unless
+      it holds a checkpoint (which the error message may point to).
+    """
+    resumed = _resumed_run_dir(Path(resume)) if resume is not None else None
+    if out is None and resumed is not None:
+        path = resumed
+    elif out is not None:
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"output folder {path} is a file; choose another output folder")
+        same = resumed is not None and path.exists() and path.resolve() == resumed
+        if not same and not overwrite:
+            if _holds_run(path):
+                raise OutputError(
+                    f"output folder {path} holds another run; choose another folder or allow "
+                    "overwriting it"
+                )
+            if path.is_dir() and any(path.iterdir()):
+                raise OutputError(
+                    f"output folder {path} is not empty; choose another folder or allow "
+                    "overwriting it"
+                )
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path(root) / package / stamp
+        n = 1
+        while path.exists():
+            path = Path(root) / package / f"{stamp}-{n}"
+            n += 1
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the run folder {path}: {err.strerror}") from None
+    try:
+        yield path
+    except BaseException:
+        has_checkpoint = any((path / "checkpoints").glob("*.pt"))
+        if created and not has_checkpoint:
+            shutil.rmtree(path, ignore_errors=True)
+        raise

@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
-from sigshared.errors import UserError
+from sigshared.errors import CheckpointError, ConfigError, DivergenceError, UserError
 from sigshared.training.checkpoint import load_checkpoint, save_checkpoint
 from sigshared.training.distributed import (
     DistributedContext,
@@ -77,16 +77,38 @@ class TrainerConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        if self.grad_accum_steps < 1:
-            raise UserError(f"trainer.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
-        if self.batch_size < 1:
-            raise UserError(f"trainer.batch_size must be >= 1, got {self.batch_size}")
+        at_least_one = {
+            "grad_accum_steps": self.grad_accum_steps,
+            "batch_size": self.batch_size,
+            "max_epochs": self.max_epochs,
+            "max_steps": self.max_steps,
+            "validate_every_epochs": self.validate_every_epochs,
+            "checkpoint_every_epochs": self.checkpoint_every_epochs,
+            "checkpoint_every_steps": self.checkpoint_every_steps,
+            "early_stopping_patience": self.early_stopping_patience,
+            "max_nonfinite_steps": self.max_nonfinite_steps,
+        }
+        for name, value in at_least_one.items():
+            if value is not None and value < 1:
+                raise ConfigError(f"trainer.{name} must be an integer >= 1, got {value}")
+        if self.max_minutes is not None and not (math.isfinite(self.max_minutes) and self.max_minutes > 0):
+            raise ConfigError(
+                f"trainer.max_minutes must be a finite number > 0 (or null), got {self.max_minutes}"
+            )
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ConfigError(
+                f"trainer.grad_clip must be a finite number > 0 (or null), got {self.grad_clip}"
+            )
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"trainer.ema_decay must be in (0, 1) (or null), got {self.ema_decay}")
+        if self.num_workers < 0:
+            raise ConfigError(f"trainer.num_workers must be >= 0, got {self.num_workers}")
         if self.monitor_mode not in ("min", "max"):
-            raise UserError(
+            raise ConfigError(
                 f"trainer.monitor_mode must be 'min' or 'max', got {self.monitor_mode!r}"
             )
         if self.amp_dtype not in ("bfloat16", "float16"):
-            raise UserError(
+            raise ConfigError(
                 f"trainer.amp_dtype must be 'bfloat16' or 'float16', got {self.amp_dtype!r}"
             )
 
@@ -98,10 +120,6 @@ def apply_common_arguments(config: TrainerConfig, args: Any) -> None:
         config.seed = args.seed
     if getattr(args, "quiet", False):
         config.progress = False
-
-
-class NonFiniteLossError(RuntimeError):
-    """Too many consecutive steps with a non-finite loss or gradient."""
 
 
 class Callback:
@@ -185,6 +203,7 @@ class Trainer:
         device: str | torch.device = "auto",
         extra_state: dict[str, Any] | None = None,
         collate_fn: Callable | None = None,
+        checkpoint_meta: dict[str, str] | None = None,
     ) -> None:
         self.config = config
         self.device = device if isinstance(device, torch.device) else select_device(device)
@@ -199,6 +218,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.extra_state = extra_state or {}
         self.collate_fn = collate_fn
+        self.checkpoint_meta = dict(checkpoint_meta or {})
         self.train_model: nn.Module = self.model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -287,6 +307,7 @@ class Trainer:
             "rng": get_rng_state(),
             "trainer_config": asdict(self.config),
             "extra": self.extra_state,
+            **self.checkpoint_meta,
         }
 
     def save(self, name: str) -> Path | None:
@@ -295,20 +316,24 @@ class Trainer:
             return None
         for pname, p in self.model.named_parameters():
             if not torch.isfinite(p).all():
-                raise NonFiniteLossError(
-                    f"refusing to write a checkpoint: parameter {pname} holds NaN or Inf"
+                raise DivergenceError(
+                    f"training diverged by step {self.step}: parameter {pname} holds NaN or Inf; "
+                    f"{self._last_finite_text()}. Lower the learning rate or check the data."
                 )
         return save_checkpoint(self.state_dict(), self.checkpoint_dir / f"{name}.pt")
 
     def load(self, path: str | Path) -> None:
         """Restore everything `state_dict` saved, to continue exactly where it stopped."""
-        state = load_checkpoint(path, map_location="cpu")
+        meta = self.checkpoint_meta
+        state = load_checkpoint(
+            path, map_location="cpu", package=meta.get("package"), kind=meta.get("kind")
+        )
         if state.get("format") != 1 or "optimizer" not in state:
-            raise UserError(f"{path} is not a training checkpoint of this project; cannot resume")
+            raise CheckpointError(f"{path} is not a training checkpoint of this project")
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as err:
-            raise UserError(
+            raise CheckpointError(
                 f"checkpoint {path} does not fit this model (was the config changed?): "
                 f"{str(err).splitlines()[0]}"
             ) from None
@@ -369,11 +394,18 @@ class Trainer:
             f"({self.nonfinite_in_row} in a row, limit {self.config.max_nonfinite_steps})"
         )
         if self.nonfinite_in_row >= self.config.max_nonfinite_steps:
-            raise NonFiniteLossError(
-                f"{self.nonfinite_in_row} consecutive steps had a non-finite {what}; stopping. "
-                "Check the data for NaN/Inf, lower the learning rate or disable AMP. "
-                "The last finite checkpoint is in " + str(self.checkpoint_dir)
+            raise DivergenceError(
+                f"training diverged: {self.nonfinite_in_row} consecutive steps had a non-finite "
+                f"{what} (step {self.step}); {self._last_finite_text()}. Check the data for "
+                "NaN/Inf, lower the learning rate or disable AMP."
             )
+
+    def _last_finite_text(self) -> str:
+        """Where the last finite weights are, for the divergence message (a real path or none)."""
+        last = self.checkpoint_dir / "last.pt"
+        if self.is_main and last.is_file():
+            return f"the last finite checkpoint is {last.resolve()}"
+        return "no checkpoint was written"
 
     def _optimizer_step(self) -> bool:
         """Unscale, clip, step; False (and nothing changed) when the gradient is non-finite."""
@@ -575,6 +607,7 @@ class Trainer:
                 if self._end_of_epoch(means, val_dataset, lr) and not stop_reason:
                     stop_reason = "early_stopping"
             self.save("last")
+            self._ensure_best(val_dataset)
             self._run_callbacks("on_fit_end")
         finally:
             if self._tb is not None:
@@ -593,6 +626,16 @@ class Trainer:
             else None,
             history=list(self.history),
         )
+
+    def _ensure_best(self, val_dataset: Dataset | None) -> None:
+        """Every run ends with checkpoints/best.pt: when no monitored value was ever logged,
+        validate now (if there is a validation set) and save the current weights as best."""
+        if (self.checkpoint_dir / "best.pt").exists() or not self.is_main:
+            return
+        if val_dataset is not None:
+            metrics = self.validate(val_dataset)
+            self.best_metric = metrics.get(self.config.monitor, self.best_metric)
+        self.save("best")
 
     def _time_up(self, started: float) -> bool:
         up = (time.monotonic() - started) / 60.0 >= self.config.max_minutes
