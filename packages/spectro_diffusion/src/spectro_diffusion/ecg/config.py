@@ -190,7 +190,7 @@ class DiffusionConfig:
 
     num_train_timesteps: int = 1000
     beta_schedule: Literal["linear", "cosine"] = "linear"
-    prediction_type: Literal["eps", "v", "x0"] = "eps"
+    prediction_type: Literal["eps", "v", "x0"] = "x0"
     clip_x0: float | None = None
     cond_drop_prob: float = 0.0
 
@@ -205,17 +205,18 @@ class DiffusionConfig:
 
 @dataclass
 class TrainingConfig:
-    """AdamW with linear warm-up then cosine annealing to min_lr_ratio * learning_rate; loss
-    weights of the image, frequency-embedding and consistency terms (0 disables a term);
-    consistency_projection: how a frequency embedding follows from an image ("logmeanexp":
-    log of the time-averaged exp, the definition of prepared data; "mean": plain time mean)."""
+    """AdamW with linear warm-up then cosine annealing to min_lr_ratio * learning_rate; the
+    weights of the loss terms added to the prediction MSE (see `objective`; 0 disables one):
+    freq_weight for the x0 MSE of the frequency embedding, consistency_weight for the
+    consistency of the x0 estimates; consistency_projection: how a frequency embedding follows
+    from an image ("logmeanexp": log of the time-averaged exp, the definition of prepared
+    data; "mean": plain time mean)."""
 
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     adam_betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 500
     min_lr_ratio: float = 0.01
-    image_weight: float = 1.0
     freq_weight: float = 1.0
     consistency_weight: float = 0.1
     consistency_projection: Literal["logmeanexp", "mean"] = "logmeanexp"
@@ -229,15 +230,9 @@ class TrainingConfig:
         require(self.warmup_steps >= 0, "training.warmup_steps", ">= 0", self.warmup_steps)
         r = self.min_lr_ratio
         require(0 <= r <= 1, "training.min_lr_ratio", "in [0, 1]", r)
-        for key in ("image_weight", "freq_weight", "consistency_weight"):
+        for key in ("freq_weight", "consistency_weight"):
             v = getattr(self, key)
             require(0 <= v < float("inf"), f"training.{key}", ">= 0 and finite", v)
-        require(
-            self.image_weight + self.freq_weight > 0,
-            "training.image_weight + training.freq_weight",
-            "> 0",
-            self.image_weight + self.freq_weight,
-        )
 
 
 @dataclass

@@ -37,6 +37,11 @@ def check_sampling(inference: InferenceConfig, diffusion: DiffusionConfig) -> No
             f"inference.num_inference_steps must lie in 1..{limit} (the model's "
             f"num_train_timesteps), got {n}"
         )
+    if inference.eta != 0 and inference.sampler != "ddim":
+        raise ConfigError(
+            f"inference.eta applies to the ddim sampler only; got {inference.eta:g} with "
+            f"{inference.sampler}"
+        )
     if inference.guidance_scale != 1.0 and diffusion.cond_drop_prob == 0:
         raise ConfigError(
             f"inference.guidance_scale {inference.guidance_scale:g} needs a model trained with "

@@ -227,6 +227,11 @@ class ConditionalUNet(nn.Module):
         return self.image_head(h), freq_out
 
 
+def pack(image: torch.Tensor, freq: torch.Tensor) -> torch.Tensor:
+    """Image (B, ...) and freq (B, ...) -> one flat (B, N) state, image values first."""
+    return torch.cat([image.flatten(1), freq.flatten(1)], dim=1)
+
+
 class JointLayout:
     """Packs image (B, *image_shape) and freq (B, *freq_shape) into one flat (B, N) state and
     back, so that the two outputs are diffused as one signal (one timestep, one schedule)."""
@@ -235,9 +240,6 @@ class JointLayout:
         self.image_shape, self.freq_shape = image.model_shape, freq.model_shape
         self.n_image = math.prod(self.image_shape)
         self.n_total = self.n_image + math.prod(self.freq_shape)
-
-    def pack(self, image: torch.Tensor, freq: torch.Tensor) -> torch.Tensor:
-        return torch.cat([image.flatten(1), freq.flatten(1)], dim=1)
 
     def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = x.shape[0]
@@ -265,4 +267,4 @@ class EcgDenoiser(nn.Module):
     ) -> torch.Tensor:
         image, freq = self.layout.unpack(x)
         cond_map = self.encoder(cond["amp_init"], cond["emb_init"])
-        return self.layout.pack(*self.unet(image, freq, t, cond_map))
+        return pack(*self.unet(image, freq, t, cond_map))

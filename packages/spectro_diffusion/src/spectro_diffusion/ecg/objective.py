@@ -5,10 +5,19 @@ owns the schedule, the prediction target, condition dropout and sampling. The tw
 packed into one flat (B, N) state (`model.JointLayout`), so they share one timestep and one
 schedule and the network denoises both from shared features.
 
-Loss (`loss_step`) = GaussianDiffusion's prediction MSE over the packed state
-     + consistency_weight * MSE(freq_hat0, P(image_hat0)),
+Loss (`loss_step`, terms logged by name):
+
+    loss = mse                                         prediction MSE over the packed state
+         + freq_weight * MSE(freq_hat0, freq0)         "freq_loss"
+         + consistency_weight * MSE(freq_hat0, P(image_hat0))   "consistency_loss"
+
 where hat0 are the network's x0 estimates and P projects an image to the frequency embedding
-it implies (`consistency_error`).
+it implies (`consistency_error`). The packed MSE weighs every value alike, so the image (H x W
+values) dominates it; the freq term gives the H values of the embedding their own weight.
+With the shipped x0 prediction, freq_hat0 is the network output, so the sum is about
+image MSE + freq MSE, the loss of the earlier ECG wrapper; its consistency term was also
+weighted by alpha_bar_t per row, which GaussianDiffusion's x0 terms (functions of x0_hat and
+x0 alone) do not take.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from sigshared.diffusion import GaussianDiffusion
 from sigshared.errors import ConfigError
 from spectro_diffusion.ecg.config import EcgConfig
 from spectro_diffusion.ecg.data import CONDITIONS, ArraySpec, denormalise, normalise
-from spectro_diffusion.ecg.model import EcgDenoiser, JointLayout
+from spectro_diffusion.ecg.model import EcgDenoiser, JointLayout, pack
 
 
 def check_consistency_applies(image: ArraySpec, freq: ArraySpec, weight: float) -> None:
@@ -82,6 +91,12 @@ def make_diffusion(
     layout: JointLayout = denoiser.layout
     t = cfg.training
     x0_losses = {}
+    if t.freq_weight > 0:
+
+        def freq_loss(x0_hat: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+            return ((layout.unpack(x0_hat)[1].float() - layout.unpack(x0)[1]) ** 2).mean()
+
+        x0_losses["freq_loss"] = (freq_loss, t.freq_weight)
     if t.consistency_weight > 0:
 
         def consistency(x0_hat: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
@@ -102,8 +117,8 @@ def make_diffusion(
 
 
 def loss_step(model: GaussianDiffusion, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The Trainer's loss step: `model.loss` on the packed (image, freq) state given the
-    conditions; returns "loss" and its terms."""
-    layout: JointLayout = model.denoiser.layout
-    x0 = layout.pack(batch["images"], batch["freq_embeddings"])
-    return model.loss(x0, {n: batch[n] for n in CONDITIONS})
+    """The Trainer's loss step: the GaussianDiffusion loss (its forward, so that it also runs
+    under DistributedDataParallel) of the packed (image, freq) state given the conditions;
+    returns "loss" and its terms."""
+    x0 = pack(batch["images"], batch["freq_embeddings"])
+    return model(x0, {n: batch[n] for n in CONDITIONS})

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from sigshared.errors import CheckpointError
 from sigshared.files import atomic_output
 from sigshared.plotting import plot_metrics_csv
 from sigshared.training import (
@@ -59,13 +60,15 @@ def train(
     """Train (or resume from `resume`) into `run_dir`; returns the report also written to
     run_dir/report.json."""
     check_sampling(cfg.inference, cfg.diffusion)
-    if cfg.dataset.path is None:
-        cfg.dataset.path = str(ensure_synthetic(cfg.prepare, log=log).resolve())
     saved = None
     if resume is not None:
         extra = load_checkpoint(resume, **CHECKPOINT_META).get("extra", {})
+        if "specs" not in extra or "stats" not in extra:
+            raise CheckpointError(f"{resume} lacks the shapes and statistics of an ECG model")
         specs = {n: ArraySpec.from_dict(d) for n, d in extra["specs"].items()}
         saved = (specs, extra["stats"])
+    if cfg.dataset.path is None:
+        cfg.dataset.path = str(ensure_synthetic(cfg.prepare, log=log).resolve())
     data = load_datasets(cfg.dataset, axes_1d(cfg), saved, log=log)
     specs, stats = data.specs, data.stats
     check_consistency_applies(

@@ -22,6 +22,7 @@ from sigshared.training import seed_everything, select_device
 from spectro_diffusion.ecg.checkpoint import load_trained
 from spectro_diffusion.ecg.config import SAMPLERS
 from spectro_diffusion.ecg.data import CONDITIONS, OUTPUTS
+from spectro_diffusion.ecg.evaluation import check_sampling
 from spectro_diffusion.ecg.inference import (
     SOURCES,
     check_truth,
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     inference = dataclasses.replace(
         cfg.inference, **{k: v for k, v in chosen.items() if v is not None}
     )
+    check_sampling(inference, cfg.diffusion)
     dataset = Path(args.dataset_path or cfg.dataset.path or "")
     if args.input_dir:
         if not Path(args.input_dir).is_dir():
