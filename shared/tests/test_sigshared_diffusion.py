@@ -53,7 +53,7 @@ def test_ddim_eta0_with_oracle_returns_x0(prediction_type, shape):
         _oracle(x0, prediction_type),
         SCH,
         shape,
-        steps=20,
+        num_inference_steps=20,
         prediction_type=prediction_type,
         generator=torch.Generator().manual_seed(2),
     )
@@ -66,26 +66,33 @@ def _toy_model(x, t, cond):
 
 
 def test_sampling_is_deterministic_with_seed():
-    a = ddim_sample(
-        _toy_model, SCH, (2, 1, 16), steps=10, eta=0.5, generator=torch.Generator().manual_seed(3)
-    )
-    b = ddim_sample(
-        _toy_model, SCH, (2, 1, 16), steps=10, eta=0.5, generator=torch.Generator().manual_seed(3)
-    )
-    c = ddim_sample(
-        _toy_model, SCH, (2, 1, 16), steps=10, eta=0.5, generator=torch.Generator().manual_seed(4)
-    )
+    def run(seed):
+        g = torch.Generator().manual_seed(seed)
+        return ddim_sample(
+            _toy_model, SCH, (2, 1, 16), 10, eta=0.5, prediction_type="v", generator=g
+        )
+
+    a, b, c = run(3), run(3), run(4)
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
     x, traj = ddpm_sample(
         _toy_model,
         SCH,
         (2, 1, 16),
-        steps=25,
+        num_inference_steps=25,
+        prediction_type="eps",
         return_trajectory=True,
         generator=torch.Generator().manual_seed(3),
     )
     assert len(traj) == 26 and torch.equal(traj[-1], x)
+
+
+def test_former_steps_keyword_is_num_inference_steps():
+    kw = {"prediction_type": "v", "x_T": torch.randn(2, 1, 16)}
+    new = ddim_sample(_toy_model, SCH, (2, 1, 16), num_inference_steps=7, **kw)
+    assert torch.equal(ddim_sample(_toy_model, SCH, (2, 1, 16), steps=7, **kw), new)
+    with pytest.raises(ValueError, match="num_inference_steps only"):
+        ddim_sample(_toy_model, SCH, (2, 1, 16), num_inference_steps=7, steps=7, **kw)
 
 
 @pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
@@ -175,7 +182,9 @@ def test_guidance_combination():
 def test_t_start_denoises_from_partial_noise():
     x0 = torch.randn(2, 1, 32, generator=torch.Generator().manual_seed(7))
     noisy = q_sample(SCH, x0, 300, torch.randn(2, 1, 32))
-    out = ddim_sample(_oracle(x0, "v"), SCH, (2, 1, 32), steps=50, x_T=noisy, t_start=300)
+    out = ddim_sample(
+        _oracle(x0, "v"), SCH, (2, 1, 32), 50, prediction_type="v", x_T=noisy, t_start=300
+    )
     assert torch.allclose(out, x0, atol=1e-4)
 
 
