@@ -12,9 +12,10 @@ from spectro_diffusion.ecg.config import load_ecg_config
 from spectro_diffusion.ecg.training import train
 
 PACKAGE = "spectro_diffusion_ecg"
-# Wall time of `ecg-train` with no arguments (demo config, 600 steps, data built once),
-# measured on the project's 2-core CPU with OMP_NUM_THREADS=1 while other jobs ran.
-DEMO_MINUTES = 10
+# `ecg-train` with no arguments (demo config, 600 steps, synthetic data built first) took
+# 11.5 minutes of CPU time on the project's 2-core CPU (OMP_NUM_THREADS=1, one thread): the wall
+# time when the machine is otherwise idle. With 7 other jobs on the 2 cores it took 43 minutes.
+DEMO_MINUTES = 12
 
 
 def log(message: str) -> None:
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     steps = cfg.trainer.max_steps
     what = f"{steps} steps" if steps is not None else f"up to {cfg.trainer.max_epochs} epochs"
     estimate = (
-        f" (about {DEMO_MINUTES} minutes on a 2-core CPU)"
+        f" (about {DEMO_MINUTES} minutes on an idle 2-core CPU)"
         if args.config == "demo" and not args.overrides
         else ""
     )
