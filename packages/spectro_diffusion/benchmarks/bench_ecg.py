@@ -1,11 +1,12 @@
-"""Benchmark of the ECG variant: training and DDIM sampling throughput, peak memory.
+"""Benchmark of the ECG variant: training and sampling throughput, peak memory.
 
 For the `default` and `low_memory` configs on random data of the prepared shapes (image
 S x S, freq_embeddings S, amp_init S, emb_init S x S): training samples/s (forward, backward,
-AdamW step), DDIM sampling samples/s at 10 and 50 steps, FLOPs per training sample (counted by
-`torch.utils.flop_counter`), and the fraction of the machine's own measured matmul throughput
-that this reaches (the comparable number across machines). Peak memory: CUDA max allocated,
-or the process's peak resident set size on CPU. Prints a table and writes JSON.
+AdamW step), sampling samples/s with DDIM at 10 and 50 steps and DPM-Solver++(2M) at 20,
+FLOPs per training sample (counted by `torch.utils.flop_counter`), and the fraction of the
+machine's own measured matmul throughput that this reaches (the comparable number across
+machines). Peak memory: CUDA max allocated, or the process's peak resident set size on CPU.
+Prints a table and writes JSON.
 
     uv run python packages/spectro_diffusion/benchmarks/bench_ecg.py --out bench_ecg.json
 """
@@ -21,9 +22,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from spectro_diffusion.ecg.config import load_ecg_config
-from spectro_diffusion.ecg.data import infer_spec
-from spectro_diffusion.ecg.diffusion import JointLayout, make_schedule, sample
-from spectro_diffusion.ecg.model import EcgDiffusionModel
+from spectro_diffusion.ecg.data import identity_stats, infer_spec
+from spectro_diffusion.ecg.model import pack
+from spectro_diffusion.ecg.objective import make_diffusion
 
 
 def sync(device: torch.device) -> None:
@@ -57,14 +58,14 @@ def bench_config(name: str, size: int, batch: int, steps: int, device: torch.dev
         "amp_init": infer_spec((size,)),
         "emb_init": infer_spec((size, size)),
     }
-    model = EcgDiffusionModel(specs, cfg.model).to(device)
+    model = make_diffusion(cfg, specs, identity_stats()).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = {n: torch.randn(batch, *s.model_shape, device=device) for n, s in specs.items()}
-    t = torch.randint(0, 1000, (batch,), device=device)
+    x0 = pack(x["images"], x["freq_embeddings"])
+    cond = {n: x[n] for n in ("amp_init", "emb_init")}
 
     def train_step() -> None:
-        image, freq = model(x["images"], x["freq_embeddings"], t, x["amp_init"], x["emb_init"])
-        loss = image.square().mean() + freq.square().mean()
+        loss = model.loss(x0, cond)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -81,15 +82,19 @@ def bench_config(name: str, size: int, batch: int, steps: int, device: torch.dev
     sync(device)
     train_sps = steps * batch / (time.perf_counter() - start)
     model.eval()
-    layout = JointLayout(specs["images"], specs["freq_embeddings"])
-    schedule = make_schedule(cfg.diffusion)
     sampling = {}
-    for n_steps in (10, 50):
+    for sampler, n_steps in (("ddim", 10), ("ddim", 50), ("dpmpp_2m", 20)):
         sync(device)
         start = time.perf_counter()
-        sample(model, schedule, layout, x["amp_init"], x["emb_init"], n_steps, 0.0, "eps")
+        model.sample(
+            cond,
+            shape=tuple(x0.shape),
+            num_inference_steps=n_steps,
+            guidance_scale=1.0,
+            sampler=sampler,
+        )
         sync(device)
-        sampling[f"ddim{n_steps}_samples_per_s"] = batch / (time.perf_counter() - start)
+        sampling[f"{sampler}{n_steps}_samples_per_s"] = batch / (time.perf_counter() - start)
     return {
         "config": name,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -128,7 +133,7 @@ def main() -> None:
     }
     header = (
         f"{'config':<11} {'params':>9} {'train/s':>8} {'GFLOP/sample':>12} {'of peak':>8} "
-        f"{'ddim10/s':>9} {'ddim50/s':>9} {'peak MB':>8}"
+        f"{'ddim10/s':>9} {'ddim50/s':>9} {'dpm++20/s':>9} {'peak MB':>8}"
     )
     print(f"device {device}, {torch.get_num_threads()} threads, matmul {peak:.1f} GFLOP/s")
     print(header)
@@ -137,6 +142,7 @@ def main() -> None:
             f"{r['config']:<11} {r['parameters']:>9} {r['train_samples_per_s']:>8.2f} "
             f"{r['train_gflop_per_sample']:>12.2f} {r['fraction_of_matmul_peak']:>8.1%} "
             f"{r['ddim10_samples_per_s']:>9.3f} {r['ddim50_samples_per_s']:>9.3f} "
+            f"{r['dpmpp_2m20_samples_per_s']:>9.3f} "
             f"{r['peak_memory_mb']:>8.0f}"
         )
     with open(args.out, "w") as f:

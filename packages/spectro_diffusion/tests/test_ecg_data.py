@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from sigshared.errors import UserError
+from spectro_diffusion.ecg.cli.train import main as train_main
 from spectro_diffusion.ecg.data import (
     FOLDERS,
     EcgPairs,
@@ -13,7 +14,6 @@ from spectro_diffusion.ecg.data import (
     scan_split,
     specs_from_report,
 )
-from spectro_diffusion.ecg.train import main as train_main
 
 SHAPES = {"images": (8, 12), "freq_embeddings": (8,), "amp_init": (20,), "emb_init": (8, 12)}
 

@@ -3,9 +3,11 @@
 Sections (every key is checked; an unknown one is an error listing the valid ones):
 `dataset` (where the data is, normalisation, augmentation), `prepare` (how the synthetic
 dataset is built when `dataset.path` is null), `model` (condition encoder and U-Net),
-`diffusion` (schedule and prediction target), `training` (optimizer, cosine schedule, loss
-weights), `inference` (DDIM steps, eta, batch size, output folder) and `trainer` (the shared
-training loop: batch size, epochs, EMA, AMP, gradient accumulation, checkpoints).
+`diffusion` (schedule, prediction target, condition dropout), `training` (optimizer, cosine
+schedule, loss weights), `inference` (sampler, steps, guidance, eta, batch size, output folder)
+and `trainer` (the shared training loop: batch size, steps, EMA, AMP, gradient accumulation,
+checkpoints). Every default is defined here once; an impossible value raises ConfigError naming
+the full key and its valid range.
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sigshared.errors import UserError
+from sigshared.errors import ConfigError
 from sigshared.training import TrainerConfig, load_config
 
 ARRAY_NAMES = ("images", "freq_embeddings", "amp_init", "emb_init")
 CONFIG_PACKAGE = "spectro_diffusion.ecg.configs"
+SAMPLERS = ("ddim", "ddpm", "dpmpp_2m")
+
+
+def require(ok: bool, key: str, valid: str, value: object) -> None:
+    """ConfigError naming `key`, its valid range and the value given, unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{key} must be {valid}, got {value!r}")
 
 
 @dataclass
@@ -44,14 +53,20 @@ class DatasetConfig:
     def __post_init__(self) -> None:
         unknown = set(self.array_dims) - set(ARRAY_NAMES)
         if unknown:
-            raise UserError(
+            raise ConfigError(
                 f"dataset.array_dims: unknown array {sorted(unknown)[0]!r}; "
                 f"valid: {', '.join(ARRAY_NAMES)}"
             )
         for name, dims in self.array_dims.items():
             if dims not in ("auto", 1, 2):
-                raise UserError(f"dataset.array_dims.{name} must be auto, 1 or 2, got {dims!r}")
+                raise ConfigError(f"dataset.array_dims.{name} must be auto, 1 or 2, got {dims!r}")
         self.array_dims = {**{n: "auto" for n in ARRAY_NAMES}, **self.array_dims}
+        s = self.augment_time_shift
+        require(s >= 0, "dataset.augment_time_shift", ">= 0", s)
+        n = self.augment_cond_noise
+        require(0 <= n < float("inf"), "dataset.augment_cond_noise", ">= 0 and finite", n)
+        if self.max_items is not None:
+            require(self.max_items >= 1, "dataset.max_items", ">= 1 or null", self.max_items)
 
 
 @dataclass
@@ -74,22 +89,24 @@ class PrepareConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.fs <= 0 or self.window_seconds <= 0:
-            raise UserError("prepare.fs and prepare.window_seconds must be > 0")
+        for key in ("fs", "window_seconds", "synthetic_seconds", "synthetic_fs"):
+            require(getattr(self, key) > 0, f"prepare.{key}", "> 0", getattr(self, key))
+        if self.hop_seconds is not None:
+            require(self.hop_seconds > 0, "prepare.hop_seconds", "> 0 or null", self.hop_seconds)
+        for key in ("image_height", "image_width", "coarse_grid", "synthetic_records"):
+            require(getattr(self, key) >= 1, f"prepare.{key}", ">= 1", getattr(self, key))
         if not 0 < self.fmin < self.fmax <= self.fs / 2:
-            raise UserError(
+            raise ConfigError(
                 f"prepare needs 0 < fmin < fmax <= fs/2, got fmin={self.fmin}, "
                 f"fmax={self.fmax}, fs={self.fs}"
             )
         if self.image_height % self.coarse_grid or self.image_width % self.coarse_grid:
-            raise UserError(
+            raise ConfigError(
                 f"prepare.coarse_grid ({self.coarse_grid}) must divide image_height "
                 f"({self.image_height}) and image_width ({self.image_width})"
             )
-        if self.variants < 1:
-            raise UserError(f"prepare.variants must be >= 1, got {self.variants}")
-        if not 0 <= self.val_fraction < 1:
-            raise UserError(f"prepare.val_fraction must lie in [0, 1), got {self.val_fraction}")
+        require(self.variants >= 1, "prepare.variants", ">= 1", self.variants)
+        require(0 <= self.val_fraction < 1, "prepare.val_fraction", "in [0, 1)", self.val_fraction)
 
     @property
     def window_samples(self) -> int:
@@ -128,54 +145,120 @@ class ModelConfig:
     output_1d_axis: Literal["width", "height"] = "height"
 
     def __post_init__(self) -> None:
-        if self.cond_downsample < 1 or self.cond_downsample & (self.cond_downsample - 1):
-            raise UserError(
-                f"model.cond_downsample must be a power of 2, got {self.cond_downsample}"
+        d = self.cond_downsample
+        require(d >= 1 and not d & (d - 1), "model.cond_downsample", "a power of 2", d)
+        require(
+            bool(self.channel_mults) and min(self.channel_mults) >= 1,
+            "model.channel_mults",
+            "a non-empty list of integers >= 1",
+            self.channel_mults,
+        )
+        for key in (
+            "condition_dim",
+            "cond_channels",
+            "fusion_heads",
+            "cond_input_channels",
+            "base_channels",
+            "num_res_blocks",
+            "num_heads",
+            "freq_head_channels",
+        ):
+            require(getattr(self, key) >= 1, f"model.{key}", ">= 1", getattr(self, key))
+        require(0 <= self.dropout < 1, "model.dropout", "in [0, 1)", self.dropout)
+        if self.fusion == "cross_attention":
+            require(
+                self.cond_channels % self.fusion_heads == 0,
+                "model.fusion_heads",
+                f"a divisor of model.cond_channels ({self.cond_channels})",
+                self.fusion_heads,
             )
-        if not self.channel_mults:
-            raise UserError("model.channel_mults must list at least one level")
+        if self.use_cross_attention or self.use_self_attention:
+            widths = sorted({self.base_channels * m for m in self.channel_mults})
+            require(
+                all(w % self.num_heads == 0 for w in widths),
+                "model.num_heads",
+                f"a divisor of every U-Net width {widths}",
+                self.num_heads,
+            )
 
 
 @dataclass
 class DiffusionConfig:
-    """Forward process and what the network predicts ("eps", "v" or "x0")."""
+    """Forward process, what the network predicts ("eps", "v" or "x0"), the clamp of x0
+    estimates while sampling (in normalised units; null: none) and the probability with which
+    training replaces the conditions by the null condition (0: no classifier-free guidance)."""
 
-    num_timesteps: int = 1000
+    num_train_timesteps: int = 1000
     beta_schedule: Literal["linear", "cosine"] = "linear"
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
-    prediction_type: Literal["eps", "v", "x0"] = "eps"
+    prediction_type: Literal["eps", "v", "x0"] = "x0"
     clip_x0: float | None = None
+    cond_drop_prob: float = 0.0
+
+    def __post_init__(self) -> None:
+        n = self.num_train_timesteps
+        require(n >= 2, "diffusion.num_train_timesteps", ">= 2", n)
+        if self.clip_x0 is not None:
+            require(self.clip_x0 > 0, "diffusion.clip_x0", "> 0 or null", self.clip_x0)
+        p = self.cond_drop_prob
+        require(0 <= p < 1, "diffusion.cond_drop_prob", "in [0, 1)", p)
 
 
 @dataclass
 class TrainingConfig:
-    """AdamW with linear warm-up then cosine annealing to min_lr_ratio * learning_rate; loss
-    weights of the image, frequency-embedding and consistency terms (0 disables a term);
-    consistency_projection: how a frequency embedding follows from an image ("logmeanexp":
-    log of the time-averaged exp, the definition of prepared data; "mean": plain time mean)."""
+    """AdamW with linear warm-up then cosine annealing to min_lr_ratio * learning_rate; the
+    weights of the loss terms added to the prediction MSE (see `objective`; 0 disables one):
+    freq_weight for the x0 MSE of the frequency embedding, consistency_weight for the
+    consistency of the x0 estimates; consistency_projection: how a frequency embedding follows
+    from an image ("logmeanexp": log of the time-averaged exp, the definition of prepared
+    data; "mean": plain time mean)."""
 
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     adam_betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 500
     min_lr_ratio: float = 0.01
-    image_weight: float = 1.0
     freq_weight: float = 1.0
     consistency_weight: float = 0.1
     consistency_projection: Literal["logmeanexp", "mean"] = "logmeanexp"
 
+    def __post_init__(self) -> None:
+        lr = self.learning_rate
+        require(0 < lr < float("inf"), "training.learning_rate", "> 0 and finite", lr)
+        require(self.weight_decay >= 0, "training.weight_decay", ">= 0", self.weight_decay)
+        b = self.adam_betas
+        require(all(0 <= x < 1 for x in b), "training.adam_betas", "two values in [0, 1)", b)
+        require(self.warmup_steps >= 0, "training.warmup_steps", ">= 0", self.warmup_steps)
+        r = self.min_lr_ratio
+        require(0 <= r <= 1, "training.min_lr_ratio", "in [0, 1]", r)
+        for key in ("freq_weight", "consistency_weight"):
+            v = getattr(self, key)
+            require(0 <= v < float("inf"), f"training.{key}", ">= 0 and finite", v)
+
 
 @dataclass
 class InferenceConfig:
-    """DDIM sampling (eta 0: deterministic, 1: DDPM-like) and where results go
-    (null: runs/spectro_diffusion_ecg_infer/<time>/)."""
+    """Sampling: `sampler` (ddim, ddpm or dpmpp_2m), its number of steps, `eta` (DDIM only: 0
+    deterministic, 1 DDPM-like), `guidance_scale` (1.0: the conditional model alone; other
+    values need a model trained with diffusion.cond_drop_prob > 0), batch size, how many
+    stems ecg-infer generates by default and where results go (null:
+    runs/spectro_diffusion_ecg_infer/<time>/)."""
 
+    sampler: Literal["ddim", "ddpm", "dpmpp_2m"] = "ddim"
     num_inference_steps: int = 50
     eta: float = 0.0
+    guidance_scale: float = 1.0
     batch_size: int = 8
     num_samples: int = 4
     output_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        n = self.num_inference_steps
+        require(n >= 1, "inference.num_inference_steps", ">= 1", n)
+        require(0 <= self.eta < float("inf"), "inference.eta", ">= 0 and finite", self.eta)
+        g = self.guidance_scale
+        require(abs(g) < float("inf"), "inference.guidance_scale", "finite", g)
+        require(self.batch_size >= 1, "inference.batch_size", ">= 1", self.batch_size)
+        require(self.num_samples >= 1, "inference.num_samples", ">= 1", self.num_samples)
 
 
 @dataclass

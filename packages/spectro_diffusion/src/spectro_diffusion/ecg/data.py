@@ -17,6 +17,7 @@ statistics and the inferred shapes travel in the checkpoint.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sigshared.errors import UserError
+from sigshared.errors import DataError
+from spectro_diffusion.ecg.config import DatasetConfig
 
 FOLDERS = {
     "images": "images",
@@ -76,12 +78,12 @@ def infer_spec(shape: tuple[int, ...], dims: str | int = "auto", name: str = "ar
     elif dims == 2 and nd in (2, 3):
         channels, size = (1, shape) if nd == 2 else (shape[0], shape[1:])
     else:
-        raise UserError(
+        raise DataError(
             f"{name}: a {dims}-D array must be stored as "
             f"{'(L,) or (C, L)' if dims == 1 else '(H, W) or (C, H, W)'}, got shape {shape}"
         )
     if min(size) < 1:
-        raise UserError(f"{name}: empty array of shape {shape}")
+        raise DataError(f"{name}: empty array of shape {shape}")
     return ArraySpec(int(dims), channels, tuple(size), shape)
 
 
@@ -208,13 +210,13 @@ def scan_split(root: str | Path, split: str) -> SplitReport:
 
 
 def check_layout(root: str | Path) -> Path:
-    """The dataset root as a Path, or a UserError naming the first missing folder."""
+    """The dataset root as a Path, or a DataError naming the first missing folder."""
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"dataset folder not found: {root}; run ecg-prepare first")
+        raise DataError(f"dataset folder not found: {root}; prepare a dataset there first")
     for folder in FOLDERS.values():
         if not (root / folder).is_dir():
-            raise UserError(
+            raise DataError(
                 f"dataset {root} lacks the folder {folder}/ (expected images/, "
                 "freq_embeddings/, inits/amp_init/, inits/emb_init/, each with train/ and val/)"
             )
@@ -227,7 +229,7 @@ def specs_from_report(report: SplitReport, array_dims: dict[str, str | int]) -> 
     for name in FOLDERS:
         shape = report.majority_shape(name)
         if shape is None:
-            raise UserError(f"no readable {FOLDERS[name]}/{report.split} files to infer a shape")
+            raise DataError(f"no readable {FOLDERS[name]}/{report.split} files to infer a shape")
         specs[name] = infer_spec(shape, array_dims.get(name, "auto"), FOLDERS[name])
     return specs
 
@@ -259,15 +261,15 @@ def denormalise(x: torch.Tensor, stat: dict[str, float]) -> torch.Tensor:
 
 
 def load_array(path: Path, spec: ArraySpec, what: str) -> torch.Tensor:
-    """One .npy file -> float32 tensor of spec.model_shape, or a UserError naming the file."""
+    """One .npy file -> float32 tensor of spec.model_shape, or a DataError naming the file."""
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as err:
-        raise UserError(f"cannot read {what} {path}: {str(err).splitlines()[0]}") from None
+        raise DataError(f"cannot read {what} {path}: {str(err).splitlines()[0]}") from None
     if tuple(arr.shape) != spec.file_shape:
-        raise UserError(f"{what} {path}: expected shape {spec.file_shape}, got {arr.shape}")
+        raise DataError(f"{what} {path}: expected shape {spec.file_shape}, got {arr.shape}")
     if not np.isfinite(arr).all():
-        raise UserError(f"{what} {path}: {int((~np.isfinite(arr)).sum())} NaN/Inf values")
+        raise DataError(f"{what} {path}: {int((~np.isfinite(arr)).sum())} NaN/Inf values")
     return torch.from_numpy(arr.astype(np.float32)).reshape(spec.model_shape)
 
 
@@ -318,3 +320,84 @@ class EcgPairs(Dataset):
         if self.cond_noise > 0:
             for name in CONDITIONS:
                 item[name] = item[name] + self.cond_noise * torch.randn_like(item[name])
+
+
+@dataclass
+class Datasets:
+    """The training and validation examples of a configured dataset, with the array shapes,
+    the normalisation statistics and a summary of the pairing report per split."""
+
+    train: EcgPairs
+    val: EcgPairs | None
+    specs: dict[str, ArraySpec]
+    stats: dict[str, dict[str, float]]
+    summary: dict[str, dict]
+
+
+def usable_stems(
+    report: SplitReport, specs: dict[str, ArraySpec], log: Callable[[str], None]
+) -> list[str]:
+    """Complete stems of a split whose shapes also match `specs` (the training shapes)."""
+    keep = [
+        stem
+        for stem in report.complete
+        if all(report.file_shapes[n][stem] == specs[n].file_shape for n in FOLDERS)
+    ]
+    if len(keep) < len(report.complete):
+        log(
+            f"warning: {len(report.complete) - len(keep)} {report.split} stems have shapes "
+            "other than the training split's and are left out"
+        )
+    return keep
+
+
+def load_datasets(
+    cfg: DatasetConfig,
+    axes_1d: dict[str, str],
+    saved: tuple[dict[str, ArraySpec], dict[str, dict[str, float]]] | None = None,
+    log: Callable[[str], None] = print,
+) -> Datasets:
+    """Scan both splits of `cfg.path` (logging the pairing report), infer the shapes and the
+    normalisation statistics from the training split, or take them from `saved` (a resumed
+    checkpoint's), and build the datasets. `axes_1d`: {array name: "width" | "height"}, the
+    image axis a 1-D array runs along (those along "width", time, shift with the image under
+    augmentation)."""
+    root = check_layout(cfg.path)
+    reports = {}
+    for split in (cfg.train_split, cfg.val_split):
+        reports[split] = rep = scan_split(root, split)
+        log(rep.summary())
+        for line in rep.defect_lines():
+            log(f"  {line}")
+    train_rep = reports[cfg.train_split]
+    if not train_rep.complete:
+        raise DataError(
+            f"dataset {root} has no complete pair in split {cfg.train_split!r} "
+            f"({len(train_rep.all_stems)} stems found); every stem needs a sound file in "
+            "images/, freq_embeddings/, inits/amp_init/ and inits/emb_init/"
+        )
+    if saved is not None:
+        specs, stats = saved
+    else:
+        specs = specs_from_report(train_rep, cfg.array_dims)
+        stems = usable_stems(train_rep, specs, log)
+        stats = normalisation_stats(train_rep, stems) if cfg.normalize else identity_stats()
+    time_1d = tuple(n for n in FOLDERS if specs[n].dims == 1 and axes_1d.get(n) == "width")
+    train_stems = usable_stems(train_rep, specs, log)[: cfg.max_items]
+    val_stems = usable_stems(reports[cfg.val_split], specs, log)[: cfg.max_items]
+    train = EcgPairs(
+        root,
+        cfg.train_split,
+        train_stems,
+        specs,
+        stats,
+        cfg.augment,
+        cfg.augment_time_shift,
+        cfg.augment_cond_noise,
+        time_1d,
+    )
+    val = EcgPairs(root, cfg.val_split, val_stems, specs, stats) if val_stems else None
+    summary = {
+        s: {"complete": len(r.complete), "defects": r.defect_lines()} for s, r in reports.items()
+    }
+    return Datasets(train, val, specs, stats, summary)

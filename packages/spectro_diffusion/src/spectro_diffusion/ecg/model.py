@@ -227,9 +227,30 @@ class ConditionalUNet(nn.Module):
         return self.image_head(h), freq_out
 
 
-class EcgDiffusionModel(nn.Module):
-    """ConditionEncoder + ConditionalUNet. `encode` runs once per sample batch; `denoise` once
-    per diffusion step; `forward` does both (the training path)."""
+def pack(image: torch.Tensor, freq: torch.Tensor) -> torch.Tensor:
+    """Image (B, ...) and freq (B, ...) -> one flat (B, N) state, image values first."""
+    return torch.cat([image.flatten(1), freq.flatten(1)], dim=1)
+
+
+class JointLayout:
+    """Packs image (B, *image_shape) and freq (B, *freq_shape) into one flat (B, N) state and
+    back, so that the two outputs are diffused as one signal (one timestep, one schedule)."""
+
+    def __init__(self, image: ArraySpec, freq: ArraySpec) -> None:
+        self.image_shape, self.freq_shape = image.model_shape, freq.model_shape
+        self.n_image = math.prod(self.image_shape)
+        self.n_total = self.n_image + math.prod(self.freq_shape)
+
+    def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = x.shape[0]
+        image = x[:, : self.n_image].reshape(b, *self.image_shape)
+        return image, x[:, self.n_image :].reshape(b, *self.freq_shape)
+
+
+class EcgDenoiser(nn.Module):
+    """ConditionEncoder + ConditionalUNet behind the denoiser contract of
+    `sigshared.diffusion.GaussianDiffusion`: (x_t (B, N) packed by `layout`, t (B,), cond) ->
+    (B, N), where cond is {"amp_init": (B, C, L), "emb_init": (B, C, h, w)} (normalised)."""
 
     def __init__(self, specs: dict[str, ArraySpec], cfg: ModelConfig) -> None:
         super().__init__()
@@ -237,23 +258,13 @@ class EcgDiffusionModel(nn.Module):
         d = cfg.cond_downsample
         grid = (math.ceil(h / d), math.ceil(w / d))
         self.specs = specs
+        self.layout = JointLayout(specs["images"], specs["freq_embeddings"])
         self.encoder = ConditionEncoder(specs, grid, cfg)
         self.unet = ConditionalUNet(specs["images"], specs["freq_embeddings"], grid, cfg)
 
-    def encode(self, amp_init: torch.Tensor, emb_init: torch.Tensor) -> torch.Tensor:
-        return self.encoder(amp_init, emb_init)
-
-    def denoise(
-        self, image: torch.Tensor, freq: torch.Tensor, t: torch.Tensor, cond: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.unet(image, freq, t, cond)
-
     def forward(
-        self,
-        image: torch.Tensor,
-        freq: torch.Tensor,
-        t: torch.Tensor,
-        amp_init: torch.Tensor,
-        emb_init: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.denoise(image, freq, t, self.encode(amp_init, emb_init))
+        self, x: torch.Tensor, t: torch.Tensor, cond: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        image, freq = self.layout.unpack(x)
+        cond_map = self.encoder(cond["amp_init"], cond["emb_init"])
+        return pack(*self.unet(image, freq, t, cond_map))

@@ -1,13 +1,10 @@
-"""`ecg-prepare`: ECG records -> the dataset layout the model trains on.
+"""Records -> the dataset layout the model trains on.
 
-Sources: a folder of WFDB records (`*.hea` + signal files, MIT-BIH style, read with `wfdb`),
-CSV files (one numeric column per lead, header row) or NPY files ((samples,) or
-(samples, leads)), or the built-in synthetic generator (`--synthetic`). CSV and NPY carry no
-sampling rate, so they need `--input-fs`. Every record is resampled to `fs`
-(`scipy.signal.resample_poly`) and cut per lead into windows of `window_seconds` (rounded to
-a multiple of the image width) every `hop_seconds`; variant z{k} of k = 0..variants-1 starts
-its windows k * hop / variants samples later (time-shifted copies). Each window becomes the
-four arrays defined in `spectro_diffusion.ecg.features`, saved as
+Every record is resampled to `fs` (`records.resample`) and cut per lead into windows of
+`window_seconds` (rounded to a multiple of the image width) every `hop_seconds`; variant z{k}
+of k = 0..variants-1 starts its windows k * hop / variants samples later (time-shifted
+copies). Each window becomes the four arrays defined in `spectro_diffusion.ecg.features`,
+saved as
 
     OUT/images/{split}/{stem}.npy             (H, W)  log power Morlet scalogram
     OUT/freq_embeddings/{split}/{stem}.npy    (H,)    log time-averaged power per row
@@ -21,85 +18,17 @@ split in time instead (its last windows go to val).
 
 from __future__ import annotations
 
-import argparse
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 from tqdm.auto import tqdm
 
-from sigshared.cli import cli_entry
-from sigshared.errors import UserError
+from sigshared.errors import DataError
 from spectro_diffusion.ecg.config import PrepareConfig
 from spectro_diffusion.ecg.data import FOLDERS
 from spectro_diffusion.ecg.features import morlet_frequencies, window_arrays
-from spectro_diffusion.ecg.synthetic import synthetic_records
-
-
-def read_wfdb_folder(folder: Path) -> dict[str, tuple[np.ndarray, float]]:
-    """{record: ((leads, samples) physical units, fs)} for every `*.hea` in `folder`."""
-    import wfdb
-
-    records = {}
-    for header in sorted(folder.glob("*.hea")):
-        try:
-            rec = wfdb.rdrecord(str(header.with_suffix("")))
-        except Exception as err:
-            raise UserError(f"cannot read WFDB record {header.with_suffix('')}: {err}") from None
-        if rec.p_signal is None:
-            raise UserError(f"WFDB record {header.stem} holds no physical signal")
-        records[header.stem] = (np.asarray(rec.p_signal, dtype=np.float64).T, float(rec.fs))
-    return records
-
-
-def read_table_folder(folder: Path, input_fs: float | None) -> dict[str, tuple[np.ndarray, float]]:
-    """{record: ((leads, samples), input_fs)} for every `*.csv` / `*.npy` in `folder`."""
-    import pandas as pd
-
-    files = sorted([*folder.glob("*.csv"), *folder.glob("*.npy")])
-    if files and input_fs is None:
-        raise UserError(
-            f"{files[0].name}: CSV / NPY files carry no sampling rate; pass --input-fs HZ"
-        )
-    records = {}
-    for path in files:
-        try:
-            if path.suffix == ".csv":
-                frame = pd.read_csv(path)
-                signal = frame.select_dtypes("number").to_numpy(dtype=np.float64)
-            else:
-                signal = np.load(path, allow_pickle=False).astype(np.float64)
-        except Exception as err:
-            raise UserError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
-        if signal.ndim == 1:
-            signal = signal[:, None]
-        if signal.ndim != 2 or signal.size == 0:
-            raise UserError(
-                f"{path}: expected (samples,) or (samples, leads), got shape {signal.shape}"
-            )
-        records[path.stem] = (signal.T, float(input_fs))
-    return records
-
-
-def check_finite(name: str, signal: np.ndarray) -> None:
-    """UserError naming the record, lead and sample of the first NaN / Inf."""
-    bad = ~np.isfinite(signal)
-    if bad.any():
-        lead, sample = np.argwhere(bad)[0]
-        raise UserError(
-            f"record {name}: {int(bad.sum())} NaN/Inf values (first at lead {lead}, sample "
-            f"{sample}); clean or interpolate the record first"
-        )
-
-
-def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
-    """(leads, samples) at fs_in -> (leads, samples') at fs_out, polyphase anti-aliased."""
-    if fs_in == fs_out:
-        return signal
-    ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
-    return resample_poly(signal, ratio.numerator, ratio.denominator, axis=-1)
+from spectro_diffusion.ecg.records import Record, check_finite, resample
 
 
 def window_starts(n: int, window: int, hop: int, variant: int, variants: int) -> list[int]:
@@ -119,15 +48,16 @@ def split_records(names: list[str], val_fraction: float, seed: int) -> dict[str,
 
 
 def prepare_dataset(
-    records: dict[str, tuple[np.ndarray, float]],
+    records: dict[str, Record],
     out: Path,
     cfg: PrepareConfig,
     leads: list[int] | None = None,
     progress: bool = True,
 ) -> dict[str, int]:
-    """Write the dataset layout to `out`; returns the number of windows per split."""
+    """Write the dataset layout into the (existing, empty) folder `out`; returns the number
+    of windows per split."""
     if not records:
-        raise UserError("no records found; point --records at WFDB, CSV or NPY files")
+        raise DataError("no records found (no *.hea, *.csv or *.npy files)")
     freqs = morlet_frequencies(cfg.fmin, cfg.fmax, cfg.image_height)
     window, hop = cfg.window_samples, cfg.hop_samples
     splits = split_records(list(records), cfg.val_fraction, cfg.seed)
@@ -141,8 +71,8 @@ def prepare_dataset(
         x = resample(signal, fs_in, cfg.fs)
         lead_ids = range(x.shape[0]) if leads is None else leads
         for k in lead_ids:
-            if k >= x.shape[0]:
-                raise UserError(f"record {name} has {x.shape[0]} leads; lead {k} does not exist")
+            if not 0 <= k < x.shape[0]:
+                raise DataError(f"record {name} has {x.shape[0]} leads; lead {k} does not exist")
             for v in range(cfg.variants):
                 starts = window_starts(x.shape[1], window, hop, v, cfg.variants)
                 n_val = round(cfg.val_fraction * len(starts)) if single else 0
@@ -159,9 +89,9 @@ def prepare_dataset(
                         np.save(out / folder / split / f"{stem}.npy", arrays[array_name])
                     counts[split] += 1
     if counts["train"] == 0:
-        raise UserError(
+        raise DataError(
             f"no training windows: records are shorter than one window ({window} samples at "
-            f"{cfg.fs:g} Hz); lower --window-seconds"
+            f"{cfg.fs:g} Hz); use a shorter window_seconds"
         )
     meta = {
         "fs": cfg.fs,
@@ -176,90 +106,3 @@ def prepare_dataset(
     }
     (out / "prepare.json").write_text(json.dumps(meta, indent=2))
     return counts
-
-
-def build_synthetic(out: Path, cfg: PrepareConfig, progress: bool = True) -> dict[str, int]:
-    """The synthetic dataset (see `spectro_diffusion.ecg.synthetic`) written to `out`."""
-    records = synthetic_records(
-        cfg.synthetic_records, cfg.synthetic_seconds, cfg.synthetic_fs, cfg.seed
-    )
-    return prepare_dataset(
-        {k: (v, cfg.synthetic_fs) for k, v in records.items()}, out, cfg, progress=progress
-    )
-
-
-def _parser() -> argparse.ArgumentParser:
-    d = PrepareConfig()
-    p = argparse.ArgumentParser(
-        prog="ecg-prepare",
-        description="Build the ECG diffusion dataset (images, freq_embeddings, inits/amp_init, "
-        "inits/emb_init; train/val by record) from WFDB / CSV / NPY records or the built-in "
-        "synthetic ECG generator.",
-    )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--records", help="folder of WFDB records (*.hea) or CSV / NPY files")
-    src.add_argument("--synthetic", action="store_true", help="use the built-in synthetic ECG")
-    p.add_argument("--out", required=True, help="dataset folder to create")
-    p.add_argument("--input-fs", type=float, help="sampling rate of CSV / NPY files in Hz")
-    p.add_argument("--leads", type=int, nargs="+", help="lead indices to use (default: all)")
-    p.add_argument("--fs", type=float, default=d.fs, help=f"target rate in Hz ({d.fs:g})")
-    p.add_argument(
-        "--window-seconds",
-        type=float,
-        default=d.window_seconds,
-        help=f"window length, rounded to a multiple of the image width ({d.window_seconds:g})",
-    )
-    p.add_argument("--hop-seconds", type=float, help="window hop (default: the window length)")
-    p.add_argument("--image-height", type=int, default=d.image_height, help="frequency rows")
-    p.add_argument("--image-width", type=int, default=d.image_width, help="time columns")
-    p.add_argument("--fmin", type=float, default=d.fmin, help=f"lowest frequency ({d.fmin:g} Hz)")
-    p.add_argument("--fmax", type=float, default=d.fmax, help=f"highest frequency ({d.fmax:g})")
-    p.add_argument("--coarse-grid", type=int, default=d.coarse_grid, help="emb_init blocks")
-    p.add_argument("--variants", type=int, default=d.variants, help="time-shifted copies z{k}")
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="val records")
-    p.add_argument("--num-records", type=int, default=d.synthetic_records, help="synthetic")
-    p.add_argument("--seconds", type=float, default=d.synthetic_seconds, help="synthetic length")
-    p.add_argument("--seed", type=int, default=d.seed, help="split and synthetic seed")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
-    return p
-
-
-@cli_entry
-def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    cfg = PrepareConfig(
-        fs=args.fs,
-        window_seconds=args.window_seconds,
-        hop_seconds=args.hop_seconds,
-        image_height=args.image_height,
-        image_width=args.image_width,
-        fmin=args.fmin,
-        fmax=args.fmax,
-        coarse_grid=args.coarse_grid,
-        variants=args.variants,
-        val_fraction=args.val_fraction,
-        synthetic_records=args.num_records,
-        synthetic_seconds=args.seconds,
-        seed=args.seed,
-    )
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        raise UserError(f"{out} exists and is not empty; choose another --out or --overwrite")
-    if args.synthetic:
-        counts = build_synthetic(out, cfg, progress=not args.quiet)
-    else:
-        folder = Path(args.records)
-        if not folder.is_dir():
-            raise UserError(f"--records folder not found: {folder}")
-        records = read_wfdb_folder(folder) or read_table_folder(folder, args.input_fs)
-        counts = prepare_dataset(records, out, cfg, args.leads, progress=not args.quiet)
-    print(
-        f"wrote {counts['train']} train and {counts['val']} val windows to {out} "
-        f"(images {cfg.image_height}x{cfg.image_width}, {cfg.window_samples} samples at "
-        f"{cfg.fs:g} Hz)"
-    )
-
-
-if __name__ == "__main__":
-    main()

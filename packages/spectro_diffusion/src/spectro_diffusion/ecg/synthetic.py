@@ -18,14 +18,29 @@ Baseline wander A sin(2 pi f_resp t) (added to the output rather than as z0 insi
 equation, so its amplitude is the stated one) and white measurement noise. Each record has
 two leads: lead 1 is lead 0's event set with its own amplitudes (a smaller R, a deeper S, a
 flatter T), as a second projection of the same cardiac vector.
+
+`build_synthetic` writes such records as a prepared dataset; `ensure_synthetic` keeps one
+copy per set of prepare settings under runs/spectro_diffusion_ecg/synthetic_<hash>/.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.signal import lfilter
+
+from spectro_diffusion.ecg.config import PrepareConfig
+from spectro_diffusion.ecg.prepare import prepare_dataset
+
+SYNTHETIC_ROOT = Path("runs") / "spectro_diffusion_ecg"
 
 # Wave events P, Q, R, S, T: phase (rad), amplitude, width (rad); McSharry et al., Table 1.
 THETA = np.array([-np.pi / 3, -np.pi / 12, 0.0, np.pi / 12, np.pi / 2])
@@ -118,3 +133,46 @@ def synthetic_records(
         )
         records[f"syn{i:03d}"] = ecg_leads(seconds, fs, params, rng)
     return records
+
+
+def build_synthetic(out: Path, cfg: PrepareConfig, progress: bool = True) -> dict[str, int]:
+    """The synthetic dataset of `cfg` written into the (existing, empty) folder `out`; returns
+    the number of windows per split."""
+    records = synthetic_records(
+        cfg.synthetic_records, cfg.synthetic_seconds, cfg.synthetic_fs, cfg.seed
+    )
+    return prepare_dataset(
+        {k: (v, cfg.synthetic_fs) for k, v in records.items()}, out, cfg, progress=progress
+    )
+
+
+def synthetic_folder(cfg: PrepareConfig, root: Path = SYNTHETIC_ROOT) -> Path:
+    """root/synthetic_<hash>: one folder per set of prepare settings."""
+    digest = hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:8]
+    return root / f"synthetic_{digest}"
+
+
+def ensure_synthetic(
+    cfg: PrepareConfig, root: Path = SYNTHETIC_ROOT, log: Callable[[str], None] = print
+) -> Path:
+    """The synthetic dataset folder of `cfg`, built once if absent: into a temporary folder
+    unique to this process, then renamed, so concurrent runs never see a partial dataset."""
+    folder = synthetic_folder(cfg, root)
+    if (folder / "prepare.json").is_file():
+        return folder
+    log(f"building the synthetic ECG dataset in {folder} (once) ...")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.mkdir()
+        counts = build_synthetic(tmp, cfg, progress=False)
+        try:
+            tmp.rename(folder)
+        except OSError:
+            # Another process finished the same dataset first; its copy is identical.
+            if not (folder / "prepare.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(f"synthetic dataset: {counts['train']} train and {counts['val']} val windows")
+    return folder

@@ -1,4 +1,5 @@
-"""`ecg-analyze` and `DatasetVisualizer`: look at one stem and check a whole dataset.
+"""`DatasetVisualizer`: look at one stem and check a whole dataset (the library of
+`ecg-analyze`).
 
 `visualize()` plots the four arrays of one stem (images, emb_init, amp_init, freq_embeddings;
 any missing one is marked). `run_full_analysis()` adds the dataset statistics: files per folder
@@ -6,7 +7,7 @@ and split, complete pairs, shapes, value ranges (min, max, mean, std over sound 
 and unreadable files, and the pairing report (stems missing from a folder, files of another
 shape), written to analysis.json and printed; plus a histogram of each array's values.
 
-    from spectro_diffusion.ecg.analyze import DatasetVisualizer
+    from spectro_diffusion.ecg.analysis import DatasetVisualizer
     viz = DatasetVisualizer("syn000_lead0_z0_w000", "data/ecg")
     viz.visualize()          # -> path of the PNG
     viz.run_full_analysis()  # -> the statistics dict
@@ -14,16 +15,14 @@ shape), written to analysis.json and printed; plus a histogram of each array's v
 
 from __future__ import annotations
 
-import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 
-from sigshared.cli import cli_entry
-from sigshared.errors import UserError
+from sigshared.errors import DataError
 from sigshared.plotting import new_figure, save_figure
-from sigshared.training import create_run_dir
 from spectro_diffusion.ecg.data import FOLDERS, check_layout, scan_split
 from spectro_diffusion.ecg.plots import plot_example
 
@@ -33,34 +32,29 @@ SPLITS = ("train", "val")
 
 class DatasetVisualizer:
     """One stem of a dataset in the documented layout; figures go to `out_dir` (default:
-    runs/spectro_diffusion_ecg_analyze/<time>/, created on first use)."""
+    runs/spectro_diffusion_ecg_analyze/<time>/), created on first use if absent."""
 
     def __init__(
-        self,
-        file_name: str,
-        dataset_path: str | Path,
-        out_dir: str | Path | None = None,
-        overwrite: bool = False,
+        self, file_name: str, dataset_path: str | Path, out_dir: str | Path | None = None
     ) -> None:
         self.file_name = Path(file_name).stem
         self.dataset_path = check_layout(dataset_path)
-        self._out = out_dir
-        self._overwrite = overwrite
-        self._out_dir: Path | None = None
+        self._out = Path(out_dir) if out_dir is not None else None
 
     @property
     def out_dir(self) -> Path:
-        if self._out_dir is None:
-            self._out_dir = create_run_dir(PACKAGE, self._out, overwrite=self._overwrite)
-        return self._out_dir
+        if self._out is None:
+            self._out = Path("runs") / PACKAGE / time.strftime("%Y%m%d-%H%M%S")
+        self._out.mkdir(parents=True, exist_ok=True)
+        return self._out
 
     def find_split(self) -> str:
-        """The split holding the stem (in any of the four folders), or a UserError."""
+        """The split holding the stem (in any of the four folders), or a DataError."""
         for split in SPLITS:
             for folder in FOLDERS.values():
                 if (self.dataset_path / folder / split / f"{self.file_name}.npy").is_file():
                     return split
-        raise UserError(
+        raise DataError(
             f"stem {self.file_name!r} is in no folder of {self.dataset_path} "
             f"(looked in {', '.join(SPLITS)}); list images/train/ for valid names"
         )
@@ -75,7 +69,7 @@ class DatasetVisualizer:
                 try:
                     arrays[name] = np.load(path, allow_pickle=False)
                 except Exception as err:
-                    raise UserError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+                    raise DataError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
         return arrays
 
     def visualize(self) -> Path:
@@ -133,12 +127,12 @@ class DatasetVisualizer:
         return save_figure(fig, self.out_dir / "histograms.png")
 
     def run_full_analysis(self) -> dict:
-        """visualize() + statistics() + histograms; writes analysis.json and prints a report."""
+        """visualize() + statistics() + histograms; writes analysis.json, returns the stats
+        (`format_report` turns them into lines)."""
         figure = self.visualize()
         stats = self.statistics()
         stats["figures"] = [str(figure), str(self.plot_histograms())]
         (self.out_dir / "analysis.json").write_text(json.dumps(stats, indent=2))
-        print(format_report(stats))
         return stats
 
 
@@ -160,34 +154,3 @@ def format_report(stats: dict) -> str:
             )
         lines += [f"  defect: {d}" for d in s["defects"]] or ["  pairing: every stem complete"]
     return "\n".join(lines)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ecg-analyze",
-        description="Plot the four arrays of one stem and check the dataset (counts per split, "
-        "shapes, value ranges, NaN/Inf, pairing).",
-    )
-    p.add_argument("--file-name", required=True, help="stem to plot, e.g. 100_lead0_z0_w000")
-    p.add_argument("--dataset-path", required=True, help="dataset root (images/, inits/, ...)")
-    p.add_argument("--visualize-only", action="store_true", help="only the stem's figure")
-    p.add_argument(
-        "--out", help="output folder (default: runs/spectro_diffusion_ecg_analyze/<time>/)"
-    )
-    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
-    return p
-
-
-@cli_entry
-def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    viz = DatasetVisualizer(args.file_name, args.dataset_path, args.out, args.overwrite)
-    if args.visualize_only:
-        print(f"wrote {viz.visualize()}")
-    else:
-        viz.run_full_analysis()
-        print(f"wrote figures and analysis.json to {viz.out_dir}")
-
-
-if __name__ == "__main__":
-    main()
