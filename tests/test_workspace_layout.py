@@ -45,8 +45,9 @@ def test_layout_exists():
         "tests",
     ):
         assert (ROOT / path).exists(), path
-    for module in ("schedules", "diffusion", "losses", "metrics", "plotting"):
+    for module in ("schedules", "losses", "metrics", "plotting", "errors", "files", "cli"):
         assert (ROOT / "shared/src/sigshared" / f"{module}.py").is_file(), module
+    assert (ROOT / "shared/src/sigshared/diffusion/__init__.py").is_file()
     for module in ("config", "checkpoint", "ema", "trainer", "distributed"):
         assert (ROOT / "shared/src/sigshared/training" / f"{module}.py").is_file(), module
 

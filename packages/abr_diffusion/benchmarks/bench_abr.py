@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from abr_diffusion.checkpoint import build_model
 from abr_diffusion.config import load
-from abr_diffusion.diffusion import VDiffusion
+from abr_diffusion.model import build_model, make_cond
+from abr_diffusion.objective import build_diffusion, loss_step
 from sigshared.training import select_device
 
 
@@ -64,12 +64,13 @@ def main() -> None:
     device = select_device(args.device)
     torch.manual_seed(0)
     cfg = load(args.model)
-    net = build_model(cfg).to(device)
-    diffusion = VDiffusion(cfg.diffusion).to(device)
+    net = build_model(cfg.model)
+    diffusion = build_diffusion(net, cfg.diffusion).to(device)
     t_len, s_dim = cfg.model.seq_len, cfg.model.static_dim
     x = torch.randn(args.batch, 1, t_len, device=device)
     static = torch.randn(args.batch, s_dim, device=device)
     t = torch.randint(0, 1000, (args.batch,), device=device)
+    cond = make_cond(static)
 
     result: dict[str, object] = {}
     out = Path(args.out)
@@ -90,17 +91,17 @@ def main() -> None:
     net.eval()
     with torch.no_grad():
         with FlopCounterMode(display=False) as counter:
-            net(x, static, t)
+            net(x, t, cond)
         flops = counter.get_total_flops()
         record("forward_gflop_counted", flops / 1e9)
         record("forward_gflop_per_sample", flops / 1e9 / args.batch)
-        fwd_s = timed(lambda: net(x, static, t), device, args.repeats)
+        fwd_s = timed(lambda: net(x, t, cond), device, args.repeats)
         record("forward_seconds", fwd_s)
         mm = matmul_gflops(device, 2048, args.repeats)
         record("forward_gflops", flops / fwd_s / 1e9)
         record("matmul_fp32_gflops", mm)
         record("forward_fraction_of_matmul", flops / fwd_s / 1e9 / mm)
-        rec_s = timed(lambda: diffusion.reconstruct(net, x, static, t, x), device, args.repeats)
+        rec_s = timed(lambda: diffusion.predict_x0(x, t, cond), device, args.repeats)
         record("reconstruction_samples_per_s", args.batch / rec_s)
 
     net.train()
@@ -108,7 +109,7 @@ def main() -> None:
     batch = {"x": x, "static": static}
 
     def train_step() -> None:
-        loss = diffusion.loss_step(net, batch)["loss"]
+        loss = loss_step(diffusion, batch)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -116,11 +117,17 @@ def main() -> None:
     record("train_samples_per_s", args.batch / timed(train_step, device, args.repeats))
 
     net.eval()
-    g_static = static[: args.gen_batch]
+    g_cond = make_cond(static[: args.gen_batch])
     record("generation_batch", args.gen_batch)
     for w, name in ((1.0, "ddim60_samples_per_s"), (2.0, "ddim60_guided_samples_per_s")):
         seconds = timed(
-            lambda w=w: diffusion.generate(net, g_static, steps=60, guidance=w, seq_len=t_len),
+            lambda w=w: diffusion.sample(
+                g_cond,
+                shape=(args.gen_batch, 1, t_len),
+                num_inference_steps=60,
+                guidance_scale=w,
+                sampler="ddim",
+            ),
             device,
             max(1, args.repeats - 2),
             warmup=0,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 
-from abr_diffusion.train import main as train_main
+from abr_diffusion.cli.train import main as train_main
+from abr_diffusion.synthetic import generate
 
 TINY = [
     "model.d_model=16",
@@ -20,8 +22,18 @@ TINY = [
     "trainer.max_epochs=3",
     "trainer.validate_every_epochs=1",
     "eval.max_signals=4",
-    "diffusion.sample_steps=4",
+    "diffusion.num_inference_steps=4",
 ]
+
+
+def write_table(path, n_patients=6, recordings=3):
+    """A CSV recordings table (patient_id, age, intensity, rate, fmp, s0 .. s199)."""
+    data = generate(n_patients, recordings, seed=5)
+    frame = pd.DataFrame(data.static, columns=["age", "intensity", "rate", "fmp"])
+    frame.insert(0, "patient_id", data.patient_id)
+    sig = pd.DataFrame(data.signals, columns=[f"s{i}" for i in range(200)])
+    pd.concat([frame, sig], axis=1).to_csv(path, index=False)
+    return data
 
 
 def _tiny_overrides(*extra: str) -> list[str]:
@@ -36,12 +48,17 @@ def _run_cli(main, argv: list[str]) -> int:
     return exc.value.code
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_overrides():
     return _tiny_overrides
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def table_writer():
+    return write_table
+
+
+@pytest.fixture(scope="session")
 def run_cli():
     return _run_cli
 

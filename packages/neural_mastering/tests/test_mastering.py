@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from neural_mastering.checkpoint import load_trained
 from neural_mastering.dsp.eq import magnitude_db
 from neural_mastering.mastering import finalize_level, latent_spans, master_track, track_latent
 from neural_mastering.metrics import lufs, true_peak
-from neural_mastering.modelio import load_model
 from neural_mastering.synthetic import synth_song
 
 
@@ -71,7 +71,8 @@ def test_latent_spans_cover_short_tracks_and_sample_long_ones_evenly():
 def test_excerpt_latent_keeps_the_shipped_models_eq_within_tolerance():
     # The documented tolerance of hearing a third of a long song: the EQ curve (without the
     # make-up gain, which loudness normalisation overrides) moves by less than 0.25 dB.
-    model, cfg = load_model()
+    trained = load_trained()
+    model, cfg = trained.model, trained.config
     sr = cfg.model.sample_rate
     x = synth_song(1, 45.0, sr)[None]
     f = torch.logspace(np.log10(20), np.log10(20000), 200)

@@ -1,13 +1,37 @@
-"""The configuration of a run: nested dataclasses read from the YAML files in `configs/`."""
+"""Every configuration of abr_diffusion: nested dataclasses read from the YAML files in
+`configs/` by one loader, `load`. Each default is defined here once.
+
+Impossible values are refused when the dataclass is built (`__post_init__`) with a
+ConfigError naming the full key (e.g. `model.n_heads`) and the valid range.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from abr_diffusion.synthetic import STATIC_NAMES
+from sigshared.errors import ConfigError
 from sigshared.training import TrainerConfig, load_config
 
 CONFIG_PACKAGE = "abr_diffusion.configs"
+SAMPLERS = ("ddim", "ddpm", "dpmpp_2m")
+BETA_SCHEDULES = ("linear", "cosine")
+
+
+def _require(ok: bool, key: str, value: object, valid: str) -> None:
+    """Raise ConfigError "key must be <valid>, got <value>" unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{key} must be {valid}, got {value!r}")
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _positive_ints(section: str, **values: int) -> None:
+    for name, value in values.items():
+        _require(isinstance(value, int) and value >= 1, f"{section}.{name}", value, ">= 1")
 
 
 @dataclass
@@ -25,21 +49,127 @@ class ModelConfig:
     t_embed_dim: int = 256
     dropout: float = 0.1
 
+    def __post_init__(self) -> None:
+        _positive_ints(
+            "model",
+            seq_len=self.seq_len,
+            static_dim=self.static_dim,
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            ff_mult=self.ff_mult,
+            film_hidden=self.film_hidden,
+        )
+        _require(
+            self.d_model % self.n_heads == 0,
+            "model.n_heads",
+            self.n_heads,
+            f"a divisor of model.d_model ({self.d_model})",
+        )
+        _require(
+            self.conv_kernel >= 1 and self.conv_kernel % 2 == 1,
+            "model.conv_kernel",
+            self.conv_kernel,
+            "an odd number >= 1 (the output keeps its length)",
+        )
+        _require(
+            self.t_embed_dim >= 2 and self.t_embed_dim % 2 == 0,
+            "model.t_embed_dim",
+            self.t_embed_dim,
+            "an even number >= 2 (sine and cosine halves)",
+        )
+        _require(
+            _finite(self.dropout) and 0 <= self.dropout < 1,
+            "model.dropout",
+            self.dropout,
+            "in [0, 1)",
+        )
+
 
 @dataclass
 class DiffusionConfig:
-    """Schedule, objective and sampler settings."""
+    """Schedule, objective and sampler settings (the vocabulary of `sigshared.diffusion`)."""
 
-    timesteps: int = 1000
-    schedule: str = "cosine"
-    p_uncond: float = 0.1
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "cosine"
+    # Probability that a training row's condition is replaced by the null condition
+    # (classifier-free guidance).
+    cond_drop_prob: float = 0.1
+    # Weight of the multi-resolution STFT L1 term on the predicted x0, beside the v MSE.
     stft_weight: float = 0.15
     # STFT resolutions for 200-sample signals: 0.8, 1.6 and 3.2 ms windows at 20 kHz.
     stft_fft_sizes: list[int] = field(default_factory=lambda: [16, 32, 64])
     stft_hop_sizes: list[int] = field(default_factory=lambda: [4, 8, 16])
-    sample_steps: int = 60
+    num_inference_steps: int = 60
+    sampler: str = "ddim"
     eta: float = 0.0
-    guidance: float = 1.0
+    # 1.0 = the conditional model alone (diffusers' convention):
+    # out = uncond + guidance_scale * (cond - uncond).
+    guidance_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(
+            isinstance(self.num_train_timesteps, int) and self.num_train_timesteps >= 2,
+            "diffusion.num_train_timesteps",
+            self.num_train_timesteps,
+            ">= 2",
+        )
+        _require(
+            self.beta_schedule in BETA_SCHEDULES,
+            "diffusion.beta_schedule",
+            self.beta_schedule,
+            f"one of {', '.join(BETA_SCHEDULES)}",
+        )
+        _require(
+            _finite(self.cond_drop_prob) and 0 <= self.cond_drop_prob < 1,
+            "diffusion.cond_drop_prob",
+            self.cond_drop_prob,
+            "in [0, 1)",
+        )
+        _require(
+            _finite(self.stft_weight) and self.stft_weight >= 0,
+            "diffusion.stft_weight",
+            self.stft_weight,
+            "a finite number >= 0",
+        )
+        sizes, hops = self.stft_fft_sizes, self.stft_hop_sizes
+        _require(
+            len(sizes) >= 1 and all(isinstance(n, int) and n >= 2 for n in sizes),
+            "diffusion.stft_fft_sizes",
+            sizes,
+            "a non-empty list of integers >= 2",
+        )
+        _require(
+            len(hops) == len(sizes) and all(isinstance(h, int) and 1 <= h for h in hops),
+            "diffusion.stft_hop_sizes",
+            hops,
+            f"a list of {len(sizes)} integers >= 1 (one per FFT size)",
+        )
+        _require(
+            isinstance(self.num_inference_steps, int)
+            and 1 <= self.num_inference_steps <= self.num_train_timesteps,
+            "diffusion.num_inference_steps",
+            self.num_inference_steps,
+            f"in 1 .. {self.num_train_timesteps} (diffusion.num_train_timesteps)",
+        )
+        _require(
+            self.sampler in SAMPLERS,
+            "diffusion.sampler",
+            self.sampler,
+            f"one of {', '.join(SAMPLERS)}",
+        )
+        _require(
+            _finite(self.eta) and self.eta >= 0 and (self.eta == 0 or self.sampler == "ddim"),
+            "diffusion.eta",
+            self.eta,
+            ">= 0, and 0 unless diffusion.sampler is ddim",
+        )
+        _require(
+            _finite(self.guidance_scale) and self.guidance_scale >= 0,
+            "diffusion.guidance_scale",
+            self.guidance_scale,
+            "a finite number >= 0 (1 = the conditional model alone)",
+        )
 
 
 @dataclass
@@ -52,6 +182,28 @@ class OptimConfig:
     restart_period: int = 10_000
     restart_mult: int = 2
     min_lr: float = 1e-6
+
+    def __post_init__(self) -> None:
+        _require(_finite(self.lr) and self.lr > 0, "optim.lr", self.lr, "a finite number > 0")
+        _require(
+            len(self.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in self.betas),
+            "optim.betas",
+            self.betas,
+            "two numbers in [0, 1)",
+        )
+        _require(
+            _finite(self.weight_decay) and self.weight_decay >= 0,
+            "optim.weight_decay",
+            self.weight_decay,
+            "a finite number >= 0",
+        )
+        _positive_ints("optim", restart_period=self.restart_period, restart_mult=self.restart_mult)
+        _require(
+            _finite(self.min_lr) and 0 <= self.min_lr <= self.lr,
+            "optim.min_lr",
+            self.min_lr,
+            f"in [0, optim.lr = {self.lr}]",
+        )
 
 
 @dataclass
@@ -68,6 +220,23 @@ class DataConfig:
     synthetic_recordings: int = 8
     synthetic_seed: int = 0
 
+    def __post_init__(self) -> None:
+        _require(
+            len(self.split) == 3
+            and all(_finite(f) and f >= 0 for f in self.split)
+            and abs(sum(self.split) - 1) < 1e-6,
+            "data.split",
+            self.split,
+            "three fractions >= 0 (train, val, test) that sum to 1",
+        )
+        _require(
+            isinstance(self.synthetic_patients, int) and self.synthetic_patients >= 3,
+            "data.synthetic_patients",
+            self.synthetic_patients,
+            ">= 3 (one per split at least)",
+        )
+        _positive_ints("data", synthetic_recordings=self.synthetic_recordings)
+
 
 @dataclass
 class EvalConfig:
@@ -76,6 +245,9 @@ class EvalConfig:
     max_signals: int = 512
     batch_size: int = 256
     plots: bool = True
+
+    def __post_init__(self) -> None:
+        _positive_ints("eval", max_signals=self.max_signals, batch_size=self.batch_size)
 
 
 @dataclass
@@ -86,6 +258,15 @@ class ABRConfig:
     data: DataConfig = field(default_factory=DataConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def __post_init__(self) -> None:
+        n = len(self.data.static_columns)
+        _require(
+            n == self.model.static_dim,
+            "data.static_columns",
+            self.data.static_columns,
+            f"a list of model.static_dim = {self.model.static_dim} column names",
+        )
 
 
 def load(source: str | dict | None, overrides: list[str] | tuple[str, ...] = ()) -> ABRConfig:

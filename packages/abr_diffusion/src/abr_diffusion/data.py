@@ -1,4 +1,5 @@
-"""Real-data tables, normalisation, the patient-stratified split and the torch Dataset.
+"""Real-data tables, the data set-up of a run (synthetic or table, patient-stratified split,
+normalisation) and the torch Dataset.
 
 A table (CSV, Parquet or NPZ) holds one recording per row: a patient id column, the four
 static columns and the signal, either as `length` columns `<signal><i>` (i = 0 .. length-1,
@@ -22,9 +23,10 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from abr_diffusion.synthetic import LENGTH, STATIC_NAMES, ABRData
+from abr_diffusion.config import ABRConfig
+from abr_diffusion.synthetic import LENGTH, STATIC_NAMES, ABRData, generate
 from sigshared.cli import require_file
-from sigshared.errors import UserError
+from sigshared.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz")
 
@@ -49,7 +51,7 @@ def _read_frame(path: Path) -> pd.DataFrame | dict[str, np.ndarray]:
             return {k: npz[k] for k in npz.files}
     except (ValueError, OSError, pd.errors.ParserError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot read {path}: {first}") from None
+        raise DataError(f"cannot read {path}: {first}") from None
 
 
 def _parse_array_cell(cell: object) -> np.ndarray:
@@ -74,7 +76,7 @@ def _signal_matrix(
         arr = np.asarray(col)
         if arr.ndim == 2:
             if arr.shape[1] != length:
-                raise UserError(
+                raise DataError(
                     f"{path}: signal array {names.signal!r} has {arr.shape[1]} samples per row, "
                     f"expected {length}"
                 )
@@ -91,12 +93,12 @@ def _signal_matrix(
         ((int(m.group(1)), c) for c in columns if (m := pattern.match(str(c)))), key=lambda p: p[0]
     )
     if not numbered:
-        raise UserError(
+        raise DataError(
             f"{path}: no signal found: expected an array column {names.signal!r} or columns "
             f"{names.signal}0 .. {names.signal}{length - 1}; set data.signal_column"
         )
     if [i for i, _ in numbered] != list(range(length)):
-        raise UserError(
+        raise DataError(
             f"{path}: expected signal columns {names.signal}0 .. {names.signal}{length - 1}, "
             f"found {len(numbered)} numbered columns ({numbered[0][1]} .. {numbered[-1][1]})"
         )
@@ -125,26 +127,28 @@ def load_table(
     names = names or ColumnNames()
     path = require_file(path, "data file")
     if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise UserError(f"{path}: unsupported data format; use one of {', '.join(TABLE_SUFFIXES)}")
+        raise DataError(f"{path}: unsupported data format; use one of {', '.join(TABLE_SUFFIXES)}")
     frame = _read_frame(path)
     columns: dict[str, object] = (
         {c: frame[c].to_numpy() for c in frame.columns}
         if isinstance(frame, pd.DataFrame)
         else frame
     )
+    n_rows = len(next(iter(columns.values()))) if columns else 0
+    if n_rows == 0:
+        raise DataError(f"{path}: no recordings (no rows below the header)")
     if len(names.static) != len(STATIC_NAMES):
-        raise UserError(
+        raise DataError(
             f"data.static_columns must name {len(STATIC_NAMES)} columns "
             f"({', '.join(STATIC_NAMES)}), got {names.static}"
         )
     if not require_patient and names.patient not in columns:
-        n_rows = len(next(iter(columns.values()))) if columns else 0
         columns = {**columns, names.patient: np.arange(n_rows).astype(str)}
     needed = [names.patient, *names.static]
     missing = [c for c in needed if c not in columns]
     if missing:
         shown = ", ".join(map(str, list(columns)[:12]))
-        raise UserError(
+        raise DataError(
             f"{path}: missing column(s) {', '.join(missing)}; found {shown}"
             f"{' ...' if len(columns) > 12 else ''} (set the data.*_column options)"
         )
@@ -152,7 +156,7 @@ def load_table(
     try:
         static = np.stack([np.asarray(columns[c], dtype=np.float64) for c in names.static], axis=1)
     except (ValueError, TypeError):
-        raise UserError(f"{path}: static columns {names.static} must be numeric") from None
+        raise DataError(f"{path}: static columns {names.static} must be numeric") from None
     ids = np.asarray(columns[names.patient], dtype=object)
     no_id = _missing_id(ids)
     nonfinite = ~wrong_len & ~(np.isfinite(signals).all(1) & np.isfinite(static).all(1))
@@ -175,7 +179,7 @@ def load_table(
             f"first offending rows (0-based): {rows}"
         )
         if bad.all():
-            raise UserError(message + "; no usable rows are left")
+            raise DataError(message + "; no usable rows are left")
         print(f"warning: {message}", file=log or sys.stderr)
     keep = ~bad
     return ABRData(
@@ -183,6 +187,27 @@ def load_table(
         static[keep].astype(np.float32),
         np.array([str(v) for v in ids[keep]]),
     )
+
+
+def read_conditions(path: str | Path, names: list[str]) -> np.ndarray:
+    """(N, S) float64 static rows from a CSV with one condition per row, columns `names`."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"cannot read {path}: {first}") from None
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(frame.columns)}"
+        )
+    if frame.empty:
+        raise DataError(f"{path}: no rows (a header only); add one condition per row")
+    try:
+        return frame[names].to_numpy(dtype=np.float64)
+    except ValueError:
+        raise DataError(f"{path}: columns {', '.join(names)} must be numeric") from None
 
 
 def patient_split(
@@ -196,10 +221,10 @@ def patient_split(
     gets at least one patient when there are three or more.
     """
     if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
-        raise UserError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
+        raise DataError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
     patients = np.unique(patient_id)
     if len(patients) < 3:
-        raise UserError(f"need at least 3 patients for a train/val/test split, got {len(patients)}")
+        raise DataError(f"need at least 3 patients for a train/val/test split, got {len(patients)}")
     order = np.random.default_rng(seed).permutation(patients)
     n_val = max(1, round(fractions[1] * len(order)))
     n_test = max(1, round(fractions[2] * len(order)))
@@ -283,3 +308,40 @@ class AmplitudeModel:
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean_coef": list(self.mean_coef), "log_std_coef": list(self.log_std_coef)}
+
+
+@dataclass
+class Splits:
+    """The recordings and their patient-stratified train / val / test row indices."""
+
+    data: ABRData
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def load_data(cfg: ABRConfig) -> Splits:
+    """The table at cfg.data.path, or the synthetic set; split by patient with the seed."""
+    d = cfg.data
+    if d.path:
+        names = ColumnNames(d.patient_column, list(d.static_columns), d.signal_column)
+        data = load_table(d.path, names, cfg.model.seq_len)
+    else:
+        data = generate(
+            d.synthetic_patients, d.synthetic_recordings, d.synthetic_seed, cfg.model.seq_len
+        )
+    train, val, test = patient_split(data.patient_id, tuple(d.split), d.split_seed)
+    return Splits(data, train, val, test)
+
+
+def fit_normalisers(splits: Splits) -> tuple[StaticScaler, AmplitudeModel]:
+    """Static z-score and amplitude model from the training split only."""
+    train = splits.data.subset(splits.train)
+    scaler = StaticScaler.fit(train.static)
+    ds = ABRDataset(train, scaler)
+    return scaler, AmplitudeModel.fit(ds.static.numpy(), ds.mean, ds.std)
+
+
+def to_uv(z: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(N, T) z-scored -> µV with per-recording mean / std (N,)."""
+    return z * std[:, None] + mean[:, None]

@@ -2,26 +2,37 @@
 
 reconstruction: each reference x0 (per-recording z-scored) is noised to a random step
     t ~ U{0..999} and the model's one-step estimate x0_hat is compared with x0.
-generation: DDIM (60 steps, eta 0 by default) from noise with the reference's static
-    parameters; the sample is compared with the reference recording.
+generation: the checkpoint's sampler (DDIM, 60 steps, eta 0 by default) from noise with the
+    reference's static parameters; the sample is compared with the reference recording.
 
 Per signal: MSE, L1, Pearson, SNR (dB), multi-resolution STFT distance and DTW, on the
 z-scored signals (the document's scale), and the wave I / III / V peak-latency error in ms
 against the peaks found the same way in the reference (and, for synthetic data, against the
-true latencies too). Summaries are means over signals.
+true latencies too). Summaries are means over signals. `write_evaluation` prints and writes
+the table and plots; `intensity_series` generates one response per stimulus level.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from abr_diffusion.checkpoint import TrainedModel
-from abr_diffusion.data import ABRDataset
+from abr_diffusion.config import DiffusionConfig
+from abr_diffusion.data import ABRDataset, to_uv
 from abr_diffusion.peaks import WAVES, peak_latencies
+from abr_diffusion.plots import (
+    plot_best_worst,
+    plot_error_curve,
+    plot_signals,
+    plot_spectrograms,
+)
 from sigshared import metrics
 from sigshared.losses import MultiResolutionSTFTLoss
 
@@ -31,6 +42,23 @@ DOCUMENT_TABLE = {
     "reconstruction": {"mse": 0.0056, "pearson": 0.919, "dtw": 5.42, "snr_db": 12.1},
     "generation": {"mse": 0.052, "pearson": 0.349, "dtw": 18.4, "snr_db": -0.03},
 }
+
+
+@dataclass
+class SamplingOptions:
+    """Sampler settings that override the checkpoint's config; None keeps the config's."""
+
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    sampler: str | None = None
+    eta: float | None = None
+
+    def kwargs(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def resolved(self, cfg: DiffusionConfig) -> dict[str, object]:
+        """The settings in effect (the config's where not overridden)."""
+        return {k: getattr(cfg, k) if v is None else v for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -94,17 +122,18 @@ def evaluate(
     index: np.ndarray,
     batch_size: int = 256,
     seed: int = 42,
-    steps: int | None = None,
-    eta: float | None = None,
-    guidance: float | None = None,
+    sampling: SamplingOptions | None = None,
     progress: bool = False,
 ) -> dict[str, ModeResult]:
-    """Both modes on the recordings `index` of `dataset`; seeded."""
+    """Both modes on the recordings `index` of `dataset`; seeded. `sampling` overrides the
+    checkpoint's sampler settings for the generation mode."""
+    sampling = sampling or SamplingOptions()
     device = trained.device
     gen = torch.Generator().manual_seed(seed)
     x0_all = dataset.x[index]
     static_all = dataset.static[index]
-    t_all = torch.randint(0, trained.diffusion.schedule.num_timesteps, (len(index),), generator=gen)
+    num_t = trained.config.diffusion.num_train_timesteps
+    t_all = torch.randint(0, num_t, (len(index),), generator=gen)
     noise_all = torch.randn(x0_all.shape, generator=gen)
     recon, generated = [], []
     starts = range(0, len(index), batch_size)
@@ -113,13 +142,9 @@ def evaluate(
         static = static_all[s : s + batch_size].to(device)
         t = t_all[s : s + batch_size].to(device)
         noise = noise_all[s : s + batch_size].to(device)
-        recon.append(trained.diffusion.reconstruct(trained.net, x0, static, t, noise).cpu())
-        x_T = torch.randn(x0.shape, generator=gen).to(device)
-        generated.append(
-            trained.diffusion.generate(
-                trained.net, static, steps, eta, guidance, x_T=x_T, seq_len=x0.shape[-1]
-            ).cpu()
-        )
+        recon.append(trained.reconstruct(x0, static, t, noise).cpu())
+        x_T = torch.randn(x0.shape, generator=gen)
+        generated.append(trained.generate(static, x_T, **sampling.kwargs()).cpu())
     ref = x0_all[:, 0]
     lat = dataset.data.latencies
     lat_true = None if lat is None else lat[index]
@@ -154,3 +179,76 @@ def format_table(rows: list[dict[str, object]]) -> str:
         doc = f"{r['document']:>10.4g}" if r["document"] != "" else f"{'':>10}"
         lines.append(f"{r['mode']:<15} {r['metric']:<26} {r['value']:>10.4g} {doc}")
     return "\n".join(lines)
+
+
+def write_evaluation(
+    results: dict[str, ModeResult],
+    dataset: ABRDataset,
+    index: np.ndarray,
+    out_dir: Path,
+    plots: bool,
+) -> dict[str, dict[str, float]]:
+    """Print the table; write evaluation.csv / evaluation.json and the per-mode plots into
+    the existing folder `out_dir`."""
+    rows = summary_table(results)
+    print(format_table(rows))
+    with open(out_dir / "evaluation.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["mode", "metric", "value", "document"])
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = {mode: res.summary() for mode, res in results.items()}
+    summary["n_signals"] = {"count": float(len(index))}
+    (out_dir / "evaluation.json").write_text(json.dumps(summary, indent=2))
+    if plots:
+        mean, std = dataset.mean[index], dataset.std[index]
+        plot_dir = out_dir / "plots"
+        for mode, res in results.items():
+            ref = to_uv(res.reference, mean, std)
+            # Generated signals take the scale of the recording they are compared with.
+            out = to_uv(res.output, mean, std)
+            plot_best_worst(
+                ref, out, res.per_signal["mse"], mode, plot_dir / f"{mode}_best_worst.png"
+            )
+            plot_error_curve(ref, out, mode, plot_dir / f"{mode}_error.png")
+            plot_spectrograms(ref, out, mode, plot_dir / f"{mode}_spectrogram.png")
+    return summary
+
+
+def intensity_conditions(
+    static_raw: np.ndarray, levels: np.ndarray, intensity_col: int = 1
+) -> np.ndarray:
+    """(L, S) raw static rows for an intensity series: at each level the median of the
+    recordings within 5 dB (all recordings if none), with the intensity set to the level."""
+    rows = []
+    for level in levels:
+        near = np.abs(static_raw[:, intensity_col] - level) <= 5
+        row = np.median(static_raw[near] if near.any() else static_raw, axis=0)
+        row[intensity_col] = level
+        rows.append(row)
+    return np.array(rows, dtype=np.float32)
+
+
+@torch.no_grad()
+def intensity_series(
+    trained: TrainedModel, static_raw: np.ndarray, path: Path | None, seed: int = 0
+) -> dict[str, list[float]]:
+    """Generate one signal per intensity (90 .. 20 dB) from the same starting noise, plot
+    them with wave markers at `path` (when given) and return the levels and the generated
+    wave V latencies (ms): a working model shows the latency growing as the intensity falls.
+    """
+    levels = np.arange(90, 19, -10, dtype=np.float32)
+    raw = intensity_conditions(static_raw, levels)
+    z = torch.from_numpy(trained.scaler.transform(raw))
+    gen = torch.Generator().manual_seed(seed)
+    # The same starting noise for every level, so only the condition differs.
+    x_T = torch.randn((1, 1, trained.config.model.seq_len), generator=gen).repeat(len(levels), 1, 1)
+    out = trained.generate(z, x_T)[:, 0].cpu().numpy()
+    mean, std = trained.amplitude.predict(z.numpy())
+    uv = to_uv(out, mean, std)
+    if path is not None:
+        labels = [
+            f"{lv:.0f} dB nHL (age {r[0]:.0f}, rate {r[2]:.0f}/s, FMP {r[3]:.2f})"
+            for lv, r in zip(levels, raw)
+        ]
+        plot_signals(uv, labels, "generated intensity series", path)
+    return {"intensity_db": levels.tolist(), "wave_V_ms": peak_latencies(uv)[:, 2].tolist()}

@@ -13,34 +13,34 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-from sigshared.errors import UserError
+from sigshared.errors import DataError, OutputError
 
 MAX_CHANNELS = 2
 
 
 def load_audio(path: str | Path, max_channels: int = MAX_CHANNELS) -> tuple[np.ndarray, int]:
-    """Read any libsndfile format -> (float32 (C, T), sample rate). Bad input -> UserError."""
+    """Read any libsndfile format -> (float32 (C, T), sample rate). Bad input -> DataError."""
     p = Path(path)
     if not p.exists():
-        raise UserError(f"audio file not found: {p}")
+        raise DataError(f"audio file not found: {p}")
     if not p.is_file():
-        raise UserError(f"not a file: {p}")
+        raise DataError(f"not a file: {p}")
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise UserError(
+        raise DataError(
             f"{p} is not readable audio ({err}); give a WAV, FLAC, OGG or AIFF file"
         ) from None
     if data.shape[0] == 0:
-        raise UserError(f"{p} holds 0 samples; give a file with audio in it")
+        raise DataError(f"{p} holds 0 samples; give a file with audio in it")
     if data.shape[1] > max_channels:
-        raise UserError(
+        raise DataError(
             f"{p} has {data.shape[1]} channels; expected mono or stereo (at most {max_channels})"
         )
     bad = ~np.isfinite(data)
     if bad.any():
         t, c = np.argwhere(bad)[0]
-        raise UserError(f"{p} holds NaN or Inf (first at sample {t}, channel {c}); fix the file")
+        raise DataError(f"{p} holds NaN or Inf (first at sample {t}, channel {c}); fix the file")
     return np.ascontiguousarray(data.T), int(sr)
 
 
@@ -53,10 +53,33 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def write_audio(path: str | Path, x: np.ndarray, sample_rate: int) -> Path:
-    """Write (C, T) float audio; WAV / FLAC as 24-bit PCM, other formats libsndfile's default."""
+# Output formats by extension: libsndfile's format name and the subtype written.
+WRITE_FORMATS = {
+    ".wav": ("WAV", "PCM_24"),
+    ".flac": ("FLAC", "PCM_24"),
+    ".aiff": ("AIFF", "PCM_24"),
+    ".aif": ("AIFF", "PCM_24"),
+    ".ogg": ("OGG", "VORBIS"),
+}
+WRITE_SUFFIXES = tuple(WRITE_FORMATS)
+
+
+def write_audio(path: str | Path, x: np.ndarray, sample_rate: int, fmt: str | None = None) -> Path:
+    """Write (C, T) float audio to `path` in the format of `fmt` (an extension such as ".wav";
+    default: the path's own): WAV / FLAC / AIFF as 24-bit PCM, OGG as Vorbis."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    subtype = "PCM_24" if p.suffix.lower() in (".wav", ".flac") else None
-    sf.write(str(p), np.asarray(x, dtype=np.float32).T, int(sample_rate), subtype=subtype)
+    key = (fmt or p.suffix).lower()
+    if key not in WRITE_FORMATS:
+        raise OutputError(
+            f"cannot write {p}: unknown audio format {key!r}; "
+            f"use one of {', '.join(WRITE_SUFFIXES)}"
+        )
+    container, subtype = WRITE_FORMATS[key]
+    sf.write(
+        str(p),
+        np.asarray(x, dtype=np.float32).T,
+        int(sample_rate),
+        subtype=subtype,
+        format=container,
+    )
     return p

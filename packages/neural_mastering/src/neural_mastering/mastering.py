@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 
@@ -24,8 +25,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from neural_mastering.audio_io import resample
+from neural_mastering.checkpoint import TrainedMastering
 from neural_mastering.dsp.eq import apply_eq_sos
+from neural_mastering.metrics import lufs, true_peak
 from neural_mastering.model import MasteringModel
+from sigshared.errors import ConfigError
 
 
 @dataclass
@@ -162,8 +167,6 @@ def finalize_level(
     Returns (scaled audio float32, total gain in dB). Silence is left as it is. The true peak
     is linear in the gain, so one correction is exact; the margin absorbs 24-bit rounding.
     """
-    from neural_mastering.metrics import lufs, true_peak
-
     gain_db = 0.0
     if target_lufs is not None:
         level = lufs(x, sample_rate)
@@ -173,3 +176,70 @@ def finalize_level(
     if peak > ceiling_db - margin_db:
         gain_db -= peak - (ceiling_db - margin_db)
     return (x * 10 ** (gain_db / 20)).astype(np.float32), gain_db
+
+
+# How far below the target loudness the output may land before it counts as capped (LU).
+LOUDNESS_TOLERANCE_LU = 0.1
+
+
+@dataclass
+class MasteringResult:
+    """A mastered song at its own rate and length: audio (C, T) float32, the model-rate track
+    (EQ parameters, coefficients), the final gain in dB and whether the ceiling capped it."""
+
+    audio: np.ndarray
+    track: MasteredTrack
+    gain_db: float
+    ceiling_limited: bool
+
+
+def check_settings(target_lufs: float, ceiling_db: float, chunk_s: float, latent_s: float) -> None:
+    """ConfigError naming the value of a `master_audio` setting that is non-finite or out of
+    range."""
+    for name, value in (
+        ("target loudness", target_lufs),
+        ("ceiling", ceiling_db),
+        ("chunk length", chunk_s),
+        ("latent excerpt length", latent_s),
+    ):
+        if not math.isfinite(value):
+            raise ConfigError(f"the {name} must be a finite number; got {value}")
+    if not -70 <= target_lufs <= 0:
+        raise ConfigError(f"the target loudness must be in [-70, 0] LUFS; got {target_lufs}")
+    if not -20 <= ceiling_db <= 0:
+        raise ConfigError(f"the true-peak ceiling must be in [-20, 0] dBTP; got {ceiling_db}")
+    if chunk_s < 1:
+        raise ConfigError(f"the chunk length must be >= 1 second; got {chunk_s}")
+    if latent_s < 0:
+        raise ConfigError(f"the latent excerpt length must be >= 0 seconds; got {latent_s}")
+
+
+def master_audio(
+    trained: TrainedMastering,
+    x: np.ndarray,
+    sample_rate: int,
+    target_lufs: float = -14.0,
+    ceiling_db: float = -1.0,
+    chunk_s: float = 10.0,
+    latent_s: float = 60.0,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> MasteringResult:
+    """Master x (C, T) at `sample_rate`: resample to the model rate, `master_track`, back to
+    the input's rate and length, then `finalize_level`. latent_s 0 hears the whole song."""
+    check_settings(target_lufs, ceiling_db, chunk_s, latent_s)
+    model_sr = trained.config.model.sample_rate
+    track = master_track(
+        trained.model,
+        resample(x, sample_rate, model_sr),
+        chunk_s=chunk_s,
+        device=device,
+        latent_s=latent_s or None,
+        progress=progress,
+    )
+    y = resample(track.audio, model_sr, sample_rate)
+    y = np.pad(y, ((0, 0), (0, max(0, x.shape[1] - y.shape[1]))))[:, : x.shape[1]]
+    y, gain_db = finalize_level(y, sample_rate, target_lufs, ceiling_db)
+    reached = lufs(y, sample_rate)
+    capped = bool(np.isfinite(reached) and reached < target_lufs - LOUDNESS_TOLERANCE_LU)
+    return MasteringResult(audio=y, track=track, gain_db=gain_db, ceiling_limited=capped)

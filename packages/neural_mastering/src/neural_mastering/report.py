@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import scipy.signal
 import torch
 
 from neural_mastering.dsp.eq import magnitude_db
-from neural_mastering.mastering import MasteredTrack
+from neural_mastering.mastering import MasteredTrack, MasteringResult
 from neural_mastering.metrics import crest_factor_db, lufs, true_peak
-from sigshared.plotting import new_figure, save_figure
+from sigshared.plotting import new_figure
 
 
 def band_table(track: MasteredTrack) -> list[dict[str, float | str]]:
@@ -45,7 +46,8 @@ def level_stats(x: np.ndarray, sr: int) -> dict[str, float]:
 def plot_report(
     path: Path, track: MasteredTrack, before: np.ndarray, after: np.ndarray, sr: int, model_sr: int
 ) -> None:
-    """EQ curve (total and per band) above the before / after spectra of the channel mean."""
+    """EQ curve (total and per band) above the before / after spectra of the channel mean,
+    written to `path` as PNG."""
     fig, (ax_eq, ax_sp) = new_figure(2, 1, figsize=(9, 7))
     f = np.geomspace(20, min(20000, 0.49 * model_sr), 512)
     ft = torch.from_numpy(f)
@@ -63,4 +65,36 @@ def plot_report(
     ax_sp.set_xlabel("frequency (Hz)")
     ax_sp.set_ylabel("power (dB/Hz)")
     ax_sp.legend()
-    save_figure(fig, path)
+    # PNG by name, not by suffix: the path may be a temporary one (see sigshared.files).
+    try:
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
+
+
+def build_report(
+    result: MasteringResult,
+    before: np.ndarray,
+    sample_rate: int,
+    phase: str,
+    target_lufs: float,
+    ceiling_db: float,
+) -> dict:
+    """The JSON report of one mastered song: EQ bands, gains, levels before / after."""
+    track = result.track
+    report = {
+        "phase": phase,
+        "sample_rate": sample_rate,
+        "channels": int(before.shape[0]),
+        "eq_bands": band_table(track),
+        "makeup_gain_db": float(track.params["makeup_db"]),
+        "output_gain_db": result.gain_db,
+        "target_lufs": target_lufs,
+        "ceiling_dbtp": ceiling_db,
+        "ceiling_limited": result.ceiling_limited,
+        "before": level_stats(before, sample_rate),
+        "after": level_stats(result.audio, sample_rate),
+    }
+    if "band_weights" in track.params:
+        report["band_weights"] = [float(w) for w in track.params["band_weights"]]
+    return report

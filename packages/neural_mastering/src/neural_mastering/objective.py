@@ -1,37 +1,23 @@
-"""The training objective: MR-STFT + A-weighted MR-STFT + LUFS difference + octave-band
-balance + regularisers."""
+"""The training objective (the only home of the loss step): MR-STFT + A-weighted MR-STFT +
+LUFS difference + octave-band balance + regularisers, and `loss_step` for the Trainer."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from neural_mastering.config import LossConfig
 from neural_mastering.dsp.loudness import integrated_loudness
 from neural_mastering.dsp.weighting import a_weight_fn
 from neural_mastering.metrics import OCTAVE_CENTRES_HZ
-from neural_mastering.model import entropy_loss, sparsity_loss
+from neural_mastering.model import MasteringModel, entropy_loss, sparsity_loss
 from sigshared.losses import MultiResolutionSTFTLoss
 
 # Silence measures -inf LUFS; the LUFS loss clamps to the absolute gate so it stays finite.
 LUFS_FLOOR = -70.0
-
-
-@dataclass
-class LossConfig:
-    """Weights of the loss terms (0 switches a term off) and the STFT resolutions."""
-
-    stft_weight: float = 1.0
-    a_weighted_weight: float = 1.0
-    lufs_weight: float = 0.05
-    balance_weight: float = 0.1
-    gain_reg: float = 1e-3
-    q_reg: float = 1e-3
-    sparsity_weight: float = 1e-3
-    entropy_weight: float = 1e-3
-    fft_sizes: list[int] = field(default_factory=lambda: [512, 1024, 2048])
 
 
 def octave_balance_db(x: torch.Tensor, sample_rate: float) -> torch.Tensor:
@@ -101,3 +87,15 @@ class MasteringLoss(nn.Module):
             weights["entropy"] = cfg.entropy_weight
         terms["loss"] = sum(weights[k] * v for k, v in terms.items())
         return terms
+
+
+def make_loss_step(
+    criterion: MasteringLoss,
+) -> Callable[[MasteringModel, dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+    """The Trainer's `loss_step(model, batch)`: the model on batch["input"] (B, 1, L) scored
+    against batch["target"] (B, 1, L) by `criterion`; returns its dict of terms."""
+
+    def loss_step(model: MasteringModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return criterion(model(batch["input"]), batch["target"])
+
+    return loss_step

@@ -1,9 +1,9 @@
-"""`mastering-train`: train a mastering model through sigshared's Trainer.
+"""Train a mastering model through sigshared's Trainer (the library behind `mastering-train`).
 
-Data: built-in synthetic songs (default), `--tracks DIR` (finished tracks, self-supervised
-de-mastering) or `--pairs DIR` (unmastered/ + mastered/ with matching names). Writes the run
-folder (config.yaml, metrics.csv, checkpoints/, plots/loss.png, report.json with the
-validation set scored against the two baselines).
+Data (`data.source`): built-in synthetic songs (default), "tracks" (a folder of finished
+tracks, self-supervised de-mastering) or "pairs" (unmastered/ + mastered/ with matching
+names). Writes the run folder (config.yaml, metrics.csv, checkpoints/, plots/loss.png,
+report.json with the validation set scored against the two baselines).
 
 After training, the BatchNorm statistics of last.pt and best.pt are recomputed for the weights
 they hold (see `recalibrate_batchnorm`): the EMA's running statistics are an average along the
@@ -12,7 +12,6 @@ training trajectory, close to but not the statistics of the averaged weights the
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -22,27 +21,22 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 from torch.utils.data import Dataset
 
-from neural_mastering.config import MasteringConfig, load
+from neural_mastering.checkpoint import CHECKPOINT_META, load_trained
+from neural_mastering.config import MasteringConfig
 from neural_mastering.data import PairsDataset, SyntheticPairs, TrackPairs
-from neural_mastering.losses import MasteringLoss
-from neural_mastering.model import PHASES, MasteringModel, band_usage
-from neural_mastering.modelio import load_model
-from neural_mastering.scoring import format_scores, score_items
-from sigshared.cli import add_common_arguments, cli_entry, require_file
-from sigshared.errors import UserError
+from neural_mastering.evaluation import score_items
+from neural_mastering.model import MasteringModel, band_usage
+from neural_mastering.objective import MasteringLoss, make_loss_step
+from sigshared.errors import ConfigError
 from sigshared.plotting import new_figure, save_figure
 from sigshared.training import (
     Callback,
     Trainer,
-    apply_common_arguments,
     config_to_dict,
-    create_run_dir,
     load_checkpoint,
     load_model_weights,
     save_checkpoint,
     save_config,
-    seed_everything,
-    select_device,
     warmup_cosine,
 )
 
@@ -56,7 +50,7 @@ def build_datasets(cfg: MasteringConfig, run_dir: Path):
             SyntheticPairs(d.val_items, d.crop_s, sr, d.seed + 1, run_dir / "demaster_val.jsonl"),
         )
     if not d.path:
-        raise UserError(f"data.source={d.source} needs a folder: pass --{d.source} DIR")
+        raise ConfigError(f"data.source={d.source} needs a folder in data.path; got none")
     if d.source == "tracks":
         return (
             TrackPairs(
@@ -131,62 +125,34 @@ def _plot_losses(steps: StepLosses, history: list[dict[str, float]], path: Path)
     save_figure(fig, path)
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="mastering-train",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_common_arguments(parser, default_config="demo")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--pairs", metavar="DIR", help="folder with unmastered/ and mastered/")
-    source.add_argument("--tracks", metavar="DIR", help="folder of finished (mastered) tracks")
-    parser.add_argument("--phase", choices=PHASES, help="model phase (default: the config's)")
-    parser.add_argument("--resume", metavar="CKPT", help="continue a run from its last.pt")
-    args = parser.parse_args(argv)
-    if args.config == "demo":
-        print(
-            "mastering-train: demo config (phase 1B, narrow layers, synthetic songs, ~9 min on "
-            "a 2-core CPU); the full model: mastering-train --config default"
-        )
-    overrides = list(args.overrides)
-    if args.pairs:
-        overrides += ["data.source=pairs", f"data.path={json.dumps(args.pairs)}"]
-    if args.tracks:
-        overrides += ["data.source=tracks", f"data.path={json.dumps(args.tracks)}"]
-    if args.phase:
-        overrides.append(f"model.phase={args.phase}")
-    cfg = load(args.config, overrides)
-    apply_common_arguments(cfg.trainer, args)
-    seed_everything(cfg.trainer.seed)
-    device = select_device(args.device)
-    resume = require_file(args.resume, "checkpoint to resume") if args.resume else None
-    out = args.out if args.out or resume is None else resume.parent.parent
-    run_dir = create_run_dir(
-        "neural_mastering", out, overwrite=args.overwrite or resume is not None
-    )
+def train(
+    cfg: MasteringConfig,
+    run_dir: Path,
+    device: torch.device,
+    resume: Path | None = None,
+    log=print,
+) -> dict:
+    """Train `cfg` into `run_dir` (config.yaml, metrics.csv, checkpoints/, plots/loss.png,
+    report.json); continue from checkpoint `resume` when given. Returns the report dict.
+
+    `log` receives one line per stage (the CLI prints them).
+    """
     save_config(cfg, run_dir / "config.yaml")
     train_set, val_set = build_datasets(cfg, run_dir)
     model = MasteringModel(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"phase {cfg.model.phase}, {n_params:,} parameters, data: {cfg.data.source} -> {run_dir}")
+    log(f"phase {cfg.model.phase}, {n_params:,} parameters, data: {cfg.data.source} -> {run_dir}")
     criterion = MasteringLoss(cfg.loss, cfg.model.sample_rate).to(device)
-
-    def loss_step(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return criterion(net(batch["input"]), batch["target"])
-
     optim = torch.optim.AdamW(
         model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
     )
-    total = cfg.trainer.max_steps or cfg.trainer.max_epochs * math.ceil(
-        len(train_set) / cfg.trainer.batch_size
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, warmup_cosine(0, total_steps(cfg, len(train_set)))
     )
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, warmup_cosine(0, total))
     step_losses = StepLosses()
     trainer = Trainer(
         model,
-        loss_step,
+        make_loss_step(criterion),
         optim,
         cfg.trainer,
         run_dir,
@@ -194,24 +160,24 @@ def main(argv: list[str] | None = None) -> None:
         device=device,
         callbacks=[step_losses],
         extra_state={"config": config_to_dict(cfg)},
+        checkpoint_meta=CHECKPOINT_META,
     )
     result = trainer.fit(train_set, val_set, resume_from=resume)
     for ckpt in (result.last_checkpoint, result.best_checkpoint):
         if ckpt is not None:
             recalibrate_checkpoint(ckpt, cfg, train_set, device)
     if result.last_checkpoint is None:  # a DDP rank other than 0 writes nothing
-        return
-    net = load_model(result.last_checkpoint)[0].to(device)
+        return {}
+    net = load_trained(result.last_checkpoint).model.to(device)
     items = [val_set[i] for i in range(len(val_set))]
     pairs = [(it["input"].numpy(), it["target"].numpy()) for it in items]
-    scores = score_items(net, pairs, cfg.model.sample_rate, device=device)
     report = {
         "steps": result.steps,
         "epochs": result.epochs,
         "stop_reason": result.stop_reason,
         "best_val_loss": result.best_metric,
         "parameters": n_params,
-        "validation_scores": scores,
+        "validation_scores": score_items(net, pairs, cfg.model.sample_rate, device=device),
     }
     if cfg.model.phase == "1C":
         with torch.no_grad():
@@ -219,9 +185,11 @@ def main(argv: list[str] | None = None) -> None:
             report["band_usage"] = band_usage(net.eq(net.encode(inputs))["band_weights"])
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     _plot_losses(step_losses, result.history, run_dir / "plots" / "loss.png")
-    print(json.dumps({k: v for k, v in report.items() if k != "validation_scores"}, indent=2))
-    print(format_scores(scores))
+    return report
 
 
-if __name__ == "__main__":
-    main()
+def total_steps(cfg: MasteringConfig, n_items: int) -> int:
+    """Optimizer steps the run will take: trainer.max_steps, else epochs x batches per epoch."""
+    per_epoch = math.ceil(n_items / cfg.trainer.batch_size)
+    by_epochs = cfg.trainer.max_epochs * per_epoch
+    return min(cfg.trainer.max_steps, by_epochs) if cfg.trainer.max_steps else by_epochs
