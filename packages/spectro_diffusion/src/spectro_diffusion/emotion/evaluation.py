@@ -53,11 +53,22 @@ def predict(net: nn.Module, x: torch.Tensor, batch: int = 64) -> tuple[torch.Ten
     return torch.cat(preds), torch.cat(embs)
 
 
-def confusion_matrix(true: torch.Tensor, pred: torch.Tensor, n: int) -> np.ndarray:
+def confusion_matrix_np(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     """(n, n) counts, rows the true class and columns the predicted one."""
     m = np.zeros((n, n), dtype=np.int64)
-    np.add.at(m, (true.numpy(), pred.numpy()), 1)
+    np.add.at(m, (np.asarray(true), np.asarray(pred)), 1)
     return m
+
+
+def confusion_matrix(true: torch.Tensor, pred: torch.Tensor, n: int) -> np.ndarray:
+    """`confusion_matrix_np` of two (N,) class-index tensors."""
+    return confusion_matrix_np(true.numpy(), pred.numpy(), n)
+
+
+def unweighted_accuracy(true: np.ndarray, pred: np.ndarray) -> float:
+    """Mean over the classes present in `true` of the recall of each (UA)."""
+    true, pred = np.asarray(true), np.asarray(pred)
+    return float(np.mean([np.mean(pred[true == c] == c) for c in np.unique(true)]))
 
 
 def check_compatible(gen: TrainedGenerator, clf: TrainedClassifier) -> None:
