@@ -41,7 +41,7 @@ from spectro_diffusion.emotion.evaluation import confusion_matrix_np, unweighted
 from spectro_diffusion.emotion.features import trim_silence
 from spectro_diffusion.emotion.functionals import utterance_functionals
 
-FEATURE_VERSION = "functionals-v1"  # part of the cache key: bump when the features change
+FEATURE_VERSION = "functionals-v2"  # part of the cache key: bump when the features change
 
 
 @dataclass

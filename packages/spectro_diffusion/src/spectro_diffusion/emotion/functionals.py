@@ -24,6 +24,7 @@ FRAME_S, HOP_S = 0.025, 0.010
 N_MFCC, N_MELS = 13, 40
 F0_MIN, F0_MAX = 60.0, 500.0
 VOICING_THRESHOLD = 0.45  # normalised autocorrelation peak for a voiced frame
+OCTAVE_TOLERANCE = 0.9
 STATS = ("mean", "std", "p10", "p50", "p90", "range", "slope")
 
 
@@ -96,7 +97,14 @@ def frame_descriptors(audio: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     wacf = np.fft.irfft(np.abs(np.fft.rfft(np.hanning(n_fft), 2 * n_fft)) ** 2)[:n_fft]
     norm = acf / (acf[:, :1] + 1e-10) / (wacf / wacf[0] + 1e-10)
     lo, hi = int(sr / F0_MAX), min(int(sr / F0_MIN), n_fft // 2)
-    lag = lo + np.argmax(norm[:, lo:hi], axis=1)
+    # A periodic frame peaks at every multiple of its period; take the first lag that reaches
+    # OCTAVE_TOLERANCE of the best peak, then climb to that peak (avoids sub-octave errors).
+    search = norm[:, lo:hi]
+    first = np.argmax(search >= OCTAVE_TOLERANCE * search.max(axis=1, keepdims=True), axis=1)
+    lag = np.empty(len(first), dtype=int)
+    for i, j in enumerate(first):
+        stop = min(search.shape[1], j + j // 4 + 2)
+        lag[i] = lo + j + int(np.argmax(search[i, j:stop]))
     strength = norm[np.arange(len(lag)), lag]
     f0_st = 12 * np.log2(sr / lag / 27.5)
     return {
