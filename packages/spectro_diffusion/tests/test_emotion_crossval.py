@@ -101,6 +101,11 @@ def test_cli_loso_on_the_tiny_corpus(tmp_path, capsys):
     assert len(report["folds"]) == report["speakers"] == 4
     assert np.sum(report["confusion_matrix"]) == report["clips"] == 56
     assert (out / "plots" / "confusion.png").is_file()
-    with pytest.raises(SystemExit) as done:
-        train_classifier.main([*argv, str(tmp_path / "bad"), "--cv", "1"])
-    assert done.value.code == 2 and not (tmp_path / "bad").exists()
+    for bad in (
+        ["--cv", "1"],
+        ["--cv", "loso", "--balance-gender"],
+        ["--cv", "2", "--test-speakers", "03"],
+    ):
+        with pytest.raises(SystemExit) as done:
+            train_classifier.main([*argv, str(tmp_path / "bad"), *bad])
+        assert done.value.code == 2 and not (tmp_path / "bad").exists(), bad

@@ -21,6 +21,7 @@ import json
 import numpy as np
 
 from sigshared.cli import add_common_arguments, cli_entry
+from sigshared.errors import UserError
 from sigshared.files import output_dir
 from sigshared.training import run_folder, seed_everything, select_device
 from spectro_diffusion.emotion.checkpoint import PACKAGE
@@ -131,6 +132,10 @@ def run_cv(args: argparse.Namespace, cfg) -> None:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.balance_gender and (args.cv is False or args.cv is None):
+        raise UserError("--balance-gender applies to --cv K (speaker folds) only")
+    if args.test_speakers is not None and args.cv is not False:
+        raise UserError("--test-speakers fixes the single split; drop it with --cv")
     cfg = load_emotion_config(args.config, args.overrides)
     apply_data_arguments(cfg, args)
     if args.test_speakers is not None:
