@@ -86,6 +86,8 @@ def test_classifier_reports_accuracy_and_confusion(trained):
     matrix = np.array(report["confusion_matrix"])
     assert matrix.shape == (7, 7)
     assert np.isclose(np.trace(matrix) / matrix.sum(), report["test_accuracy"])
+    recalls = np.diag(matrix)[matrix.sum(1) > 0] / matrix.sum(1)[matrix.sum(1) > 0]
+    assert np.isclose(recalls.mean(), report["test_unweighted_accuracy"])
     assert (trained["clf"] / "plots" / "confusion.png").is_file()
 
 
@@ -116,6 +118,10 @@ def test_eval_prints_the_table(trained, capsys):
     assert 0 <= report["emotion_preservation"] <= 1
     assert np.isfinite(report["frechet_distance"]) and report["frechet_distance"] >= 0
     assert np.isfinite(report["audio_snr_db"])
+    assert "real val vs real test speakers" in printed
+    assert np.isfinite(report["frechet_distance_real_val_vs_test"])
+    for key in ("generated", "real", "real_inverted"):
+        assert 0 <= report[f"voiced_fraction_{key}"] <= 1
 
 
 def test_unknown_emotion_exits_2(trained, capsys):

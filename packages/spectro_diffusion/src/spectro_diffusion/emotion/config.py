@@ -37,6 +37,7 @@ class DataConfig:
     split_seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    test_speakers: tuple[str, ...] = ()  # fixed test speakers, e.g. ["03", "08"]
     synthetic_per_class: int = 6
     synthetic_speakers: int = 10  # at most 10 (EmoDB's speaker ids)
     synthetic_seed: int = 0
@@ -222,6 +223,10 @@ class ClassifierConfig:
     weight_decay: float = 1e-2
     batch_size: int = 32
     max_steps: int = 600
+    # Cross-validation (`--cv`): linear SVM on utterance functionals, C chosen from this grid
+    # by a nested leave-one-speaker-out; features z-scored per speaker when speaker_norm.
+    svm_c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
+    speaker_norm: bool = True
 
     def __post_init__(self) -> None:
         _require(
@@ -236,6 +241,12 @@ class ClassifierConfig:
         _require(self.weight_decay >= 0, "classifier.weight_decay", ">= 0", self.weight_decay)
         _require(self.batch_size >= 1, "classifier.batch_size", ">= 1", self.batch_size)
         _require(self.max_steps >= 1, "classifier.max_steps", ">= 1", self.max_steps)
+        _require(
+            len(self.svm_c_grid) >= 1 and all(c > 0 for c in self.svm_c_grid),
+            "classifier.svm_c_grid",
+            "a non-empty list of numbers > 0",
+            self.svm_c_grid,
+        )
 
 
 @dataclass

@@ -59,6 +59,11 @@ RAVDESS_CODES: dict[str, str] = {
     "07": "disgust",
     "08": "surprise",
 }
+# EmoDB's speakers (Burkhardt et al. 2005): five women, five men.
+EMODB_GENDER: dict[str, str] = {
+    "03": "m", "08": "f", "09": "f", "10": "m", "11": "m",
+    "12": "m", "13": "f", "14": "f", "15": "m", "16": "f",
+}  # fmt: skip
 _EMODB_RE = re.compile(r"^(\d{2})([a-z]\d{2})([A-Z])([a-z])$")
 _RAVDESS_RE = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 
@@ -174,29 +179,88 @@ def scan_corpus(root: str | Path, corpus: str = "auto", include_song: bool = Fal
     return CorpusScan(corpus, utterances, skipped)
 
 
+def speaker_gender(speaker: str) -> str:
+    """ "f" or "m" for a corpus-prefixed speaker id ("emodb-03", "ravdess-12"); "?" if unknown.
+
+    EmoDB from its documentation; RAVDESS actors: odd ids male, even ids female.
+    """
+    corpus, _, ident = speaker.partition("-")
+    if corpus == "emodb":
+        return EMODB_GENDER.get(ident, "?")
+    if corpus == "ravdess" and ident.isdigit():
+        return "m" if int(ident) % 2 else "f"
+    return "?"
+
+
+def speaker_folds(
+    speakers: Sequence[str], k: int | None = None, balance_gender: bool = False, seed: int = 0
+) -> list[list[str]]:
+    """Test-speaker groups of a speaker-independent cross-validation.
+
+    k None: leave-one-speaker-out (one fold per speaker, sorted). Otherwise k folds of speakers
+    shuffled with `seed` and dealt round-robin; with `balance_gender` women and men are dealt
+    separately so that every fold's genders differ by at most one speaker per gender.
+    """
+    speakers = sorted(set(speakers))
+    if k is None:
+        return [[s] for s in speakers]
+    if not 2 <= k <= len(speakers):
+        raise ValueError(f"k speaker folds need 2 <= k <= {len(speakers)} speakers, got {k}")
+    rng = random.Random(seed)
+    groups = [speakers]
+    if balance_gender:
+        groups = [[s for s in speakers if speaker_gender(s) == g] for g in ("f", "m", "?")]
+    folds: list[list[str]] = [[] for _ in range(k)]
+    start = 0
+    for group in groups:
+        group = list(group)
+        rng.shuffle(group)
+        for i, s in enumerate(group):
+            folds[(start + i) % k].append(s)
+        start += len(group)
+    return [sorted(f) for f in folds]
+
+
 def speaker_split(
     utterances: Sequence[Utterance],
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     seed: int = 0,
+    test_speakers: Sequence[str] = (),
 ) -> dict[str, list[Utterance]]:
     """Speaker-independent train / val / test split: every speaker lands in exactly one split.
 
     Speakers are shuffled with `seed` and dealt by the fractions of speakers (each split gets
-    at least one speaker when there are three or more). Raises ValueError for fewer than 3.
+    at least one speaker when there are three or more). `test_speakers` (ids as in the file
+    names, e.g. "03", or corpus-prefixed) fixes the test split instead; the others are dealt to
+    train and val. Raises ValueError for fewer than 3 speakers or an unknown test speaker.
     """
     speakers = sorted({u.speaker for u in utterances})
     if len(speakers) < 3:
         raise ValueError(
             f"a speaker-independent split needs at least 3 speakers, found {len(speakers)}"
         )
-    random.Random(seed).shuffle(speakers)
-    n = len(speakers)
-    n_val = max(1, round(fractions[1] * n))
-    n_test = max(1, round(fractions[2] * n))
-    n_train = max(1, n - n_val - n_test)
-    groups = {
-        "train": set(speakers[:n_train]),
-        "val": set(speakers[n_train : n_train + n_val]),
-        "test": set(speakers[n_train + n_val :]),
-    }
+    if test_speakers:
+        by_id = {s.partition("-")[2]: s for s in speakers} | {s: s for s in speakers}
+        unknown = [t for t in test_speakers if t not in by_id]
+        if unknown:
+            known = ", ".join(s.partition("-")[2] for s in speakers)
+            raise ValueError(f"test speaker {unknown[0]!r} is not in the corpus ({known})")
+        test = {by_id[t] for t in test_speakers}
+        rest = [s for s in speakers if s not in test]
+        if len(rest) < 2:
+            raise ValueError("fixed test speakers leave fewer than 2 speakers for train and val")
+        random.Random(seed).shuffle(rest)
+        n_val = min(len(rest) - 1, max(1, round(fractions[1] * len(speakers))))
+        groups = {"train": set(rest[n_val:]), "val": set(rest[:n_val]), "test": test}
+    else:
+        random.Random(seed).shuffle(speakers)
+        n = len(speakers)
+        n_val = max(1, round(fractions[1] * n))
+        n_test = max(1, round(fractions[2] * n))
+        n_train = max(1, n - n_val - n_test)
+        groups = {
+            "train": set(speakers[:n_train]),
+            "val": set(speakers[n_train : n_train + n_val]),
+            "test": set(speakers[n_train + n_val :]),
+        }
     return {name: [u for u in utterances if u.speaker in spk] for name, spk in groups.items()}

@@ -125,6 +125,7 @@ def prepare_data(
             scan.utterances,
             (1 - cfg.val_fraction - cfg.test_fraction, cfg.val_fraction, cfg.test_fraction),
             cfg.split_seed,
+            tuple(cfg.test_speakers),
         )
     except ValueError as err:
         raise DataError(f"{root}: {err}") from None

@@ -6,7 +6,12 @@
   waveform, with the spectral convergence of that reconstruction;
 - emotion preservation: the classifier's accuracy on generated samples against the emotion
   they were asked for, beside its accuracy on the real test split;
-- Fréchet distance between classifier embeddings of real test and generated spectrograms.
+- Fréchet distance between classifier embeddings of real test and generated spectrograms,
+  beside the same distance between two real sets (validation vs test speakers): the scale a
+  generated figure is read against;
+- voiced fraction (autocorrelation voicing, `functionals.voiced_fraction`) of the real test
+  clips, of the same clips through the mel + Griffin-Lim inversion, and of generated clips
+  through that inversion (the fair comparison for generated audio).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from sigshared.metrics import snr_db
 from spectro_diffusion.emotion.checkpoint import TrainedClassifier, TrainedGenerator
 from spectro_diffusion.emotion.data import PreparedData
 from spectro_diffusion.emotion.features import griffin_lim, load_clip, unscale_db
+from spectro_diffusion.emotion.functionals import voiced_fraction
 from spectro_diffusion.emotion.generation import sample_spectrograms
 
 # The design document's figures (measured on data this project cannot obtain).
@@ -53,11 +59,22 @@ def predict(net: nn.Module, x: torch.Tensor, batch: int = 64) -> tuple[torch.Ten
     return torch.cat(preds), torch.cat(embs)
 
 
-def confusion_matrix(true: torch.Tensor, pred: torch.Tensor, n: int) -> np.ndarray:
+def confusion_matrix_np(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     """(n, n) counts, rows the true class and columns the predicted one."""
     m = np.zeros((n, n), dtype=np.int64)
-    np.add.at(m, (true.numpy(), pred.numpy()), 1)
+    np.add.at(m, (np.asarray(true), np.asarray(pred)), 1)
     return m
+
+
+def confusion_matrix(true: torch.Tensor, pred: torch.Tensor, n: int) -> np.ndarray:
+    """`confusion_matrix_np` of two (N,) class-index tensors."""
+    return confusion_matrix_np(true.numpy(), pred.numpy(), n)
+
+
+def unweighted_accuracy(true: np.ndarray, pred: np.ndarray) -> float:
+    """Mean over the classes present in `true` of the recall of each (UA)."""
+    true, pred = np.asarray(true), np.asarray(pred)
+    return float(np.mean([np.mean(pred[true == c] == c) for c in np.unique(true)]))
 
 
 def check_compatible(gen: TrainedGenerator, clf: TrainedClassifier) -> None:
@@ -119,12 +136,14 @@ def evaluate_generator(
     # Griffin-Lim audio of real test spectrograms against the original waveform.
     mel = gen.config.data.mel
     iters = gen.config.sample.griffin_lim_iters
-    snrs, scs = [], []
+    snrs, scs, voiced_real, voiced_inverted = [], [], [], []
     for u, img in list(zip(data.utterances["test"], x0[:, 0].numpy()))[:audio_clips]:
         audio, sc = griffin_lim(unscale_db(img, gen.db_max, gen.top_db), mel, iters)
         ref = load_clip(u.path, mel)[: len(audio)]
         snrs.append(float(snr_db(torch.from_numpy(ref), torch.from_numpy(audio))))
         scs.append(sc)
+        voiced_real.append(voiced_fraction(ref, mel.sample_rate))
+        voiced_inverted.append(voiced_fraction(audio, mel.sample_rate))
 
     # Emotion preservation and Fréchet distance.
     real_pred, real_emb = predict(clf.net, test.images)
@@ -135,6 +154,18 @@ def evaluate_generator(
         gen, asked if conditional else None, len(asked), **kw, seed=seed + 1
     ).cpu()
     fake_pred, fake_emb = predict(clf.net, fake)
+    voiced_generated = [
+        voiced_fraction(
+            griffin_lim(unscale_db(img, gen.db_max, gen.top_db), mel, iters)[0], mel.sample_rate
+        )
+        for img in fake[:, 0].numpy()
+    ]
+    val = data.splits["val"]
+    real_fd = (
+        frechet_distance(real_emb.numpy(), predict(clf.net, val.images)[1].numpy())
+        if len(val) >= 2
+        else None
+    )
     preservation = float((fake_pred == asked).float().mean()) if conditional else None
     per_class = {
         c: float((fake_pred[asked == k] == k).float().mean()) for k, c in enumerate(gen.classes)
@@ -155,6 +186,10 @@ def evaluate_generator(
         "emotion_preservation_per_class": per_class if conditional else None,
         "chance": 1 / n,
         "frechet_distance": frechet_distance(real_emb.numpy(), fake_emb.numpy()),
+        "frechet_distance_real_val_vs_test": real_fd,
+        "voiced_fraction_real": float(np.mean(voiced_real)),
+        "voiced_fraction_real_inverted": float(np.mean(voiced_inverted)),
+        "voiced_fraction_generated": float(np.mean(voiced_generated)),
         "document": DOCUMENT,
     }
     return report, fake

@@ -34,7 +34,7 @@ from spectro_diffusion.emotion.checkpoint import (
 )
 from spectro_diffusion.emotion.config import EmotionConfig, load_emotion_config
 from spectro_diffusion.emotion.data import PreparedData, data_summary
-from spectro_diffusion.emotion.evaluation import confusion_matrix, predict
+from spectro_diffusion.emotion.evaluation import confusion_matrix, predict, unweighted_accuracy
 from spectro_diffusion.emotion.generation import sample_spectrograms
 from spectro_diffusion.emotion.model import build_classifier
 from spectro_diffusion.emotion.objective import (
@@ -219,16 +219,18 @@ def train_classifier(
     pred, _ = predict(clf.net, test.images)
     matrix = confusion_matrix(test.labels, pred, n)
     acc = float((pred == test.labels).float().mean())
+    ua = unweighted_accuracy(test.labels.numpy(), pred.numpy())
     confusion_figure(
         matrix,
         data.classes,
         run_dir / "plots" / "confusion.png",
-        f"test accuracy {acc:.1%} (chance {1 / n:.1%})",
+        f"test accuracy {acc:.1%}, UA {ua:.1%} (chance {1 / n:.1%})",
     )
     report = {
         "steps": result.steps,
         "best_val_acc": result.best_metric,
         "test_accuracy": acc,
+        "test_unweighted_accuracy": ua,
         "test_clips": len(test),
         "chance": 1 / n,
         "classes": data.classes,

@@ -129,6 +129,10 @@ def main(argv: list[str] | None = None) -> None:
         report = {"checkpoint": args.checkpoint, "classifier": args.classifier, **report}
         (out / "report.json").write_text(json.dumps(report, indent=2))
     pres = report["emotion_preservation"]
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
     rows = [
         (f"reconstruction MSE (t={t_recon})", f"{report['reconstruction_mse']:.4f}", "0.0098"),
         ("  noisy input MSE, same t", f"{report['noisy_input_mse']:.4f}", "-"),
@@ -142,6 +146,10 @@ def main(argv: list[str] | None = None) -> None:
         ("classifier accuracy, real test", f"{report['classifier_accuracy_real_test']:.1%}", "-"),
         ("chance", f"{1 / n:.1%}", "-"),
         ("Fréchet distance (classifier emb.)", f"{report['frechet_distance']:.3f}", "-"),
+        ("  real val vs real test speakers", fmt(report["frechet_distance_real_val_vs_test"]), "-"),
+        ("voiced fraction, generated (GL)", f"{report['voiced_fraction_generated']:.2f}", "-"),
+        ("  real test clips", f"{report['voiced_fraction_real']:.2f}", "-"),
+        ("  real test clips through GL", f"{report['voiced_fraction_real_inverted']:.2f}", "-"),
     ]
     print(f"{'metric':<36} {'this model':>12} {'document':>10}")
     for name, ours, doc in rows:
