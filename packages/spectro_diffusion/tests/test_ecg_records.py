@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import wfdb
 
+from spectro_diffusion.ecg.analysis import spread_sample
 from spectro_diffusion.ecg.cli.prepare import main as prepare_main
 from spectro_diffusion.ecg.records import is_ecg_lead, read_records, repair_gaps
 from spectro_diffusion.ecg.synthetic import synthetic_records
@@ -173,3 +174,15 @@ def test_csv_and_npy_rates_from_sidecars(tmp_path):
     assert rec["b"]["leads"]["V2"]["fs"] == 128
     # Each file resampled from its own rate: 20 s -> 9 windows of 2.048 s at 250 Hz each.
     assert rec["a"]["leads"]["MLII"]["windows"] == rec["b"]["leads"]["V2"]["windows"] == 9
+
+
+def test_histogram_sample_spreads_across_records():
+    # 300 windows of record "a", 10 of "a_b" (a prefix of another name), 5 of "c".
+    stems = [f"a_II_z0_w{i:03d}" for i in range(300)]
+    stems += [f"a_b_V_z0_w{i:03d}" for i in range(10)] + [f"c_V1_z0_w{i:03d}" for i in range(5)]
+    picked = spread_sample(stems, ["a", "a_b", "c"], 30)
+    assert len(picked) <= 30 and len(set(picked)) == len(picked)
+    owners = [s.split("_")[0] if not s.startswith("a_b_") else "a_b" for s in picked]
+    assert owners.count("a_b") == 10 and owners.count("c") == 5 and owners.count("a") == 10
+    in_a = sorted(int(s[-3:]) for s in picked if s.startswith("a_II"))
+    assert in_a[0] == 0 and in_a[-1] == 299  # evenly spaced over the whole record
