@@ -45,8 +45,9 @@ def test_layout_exists():
         "tests",
     ):
         assert (ROOT / path).exists(), path
-    for module in ("schedules", "diffusion", "losses", "metrics", "plotting"):
+    for module in ("schedules", "losses", "metrics", "plotting", "errors", "files", "cli"):
         assert (ROOT / "shared/src/sigshared" / f"{module}.py").is_file(), module
+    assert (ROOT / "shared/src/sigshared/diffusion/__init__.py").is_file()
     for module in ("config", "checkpoint", "ema", "trainer", "distributed"):
         assert (ROOT / "shared/src/sigshared/training" / f"{module}.py").is_file(), module
 
@@ -129,3 +130,56 @@ def test_workflow_validates_against_the_github_schema():
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+SKELETON = ("config.py", "model.py", "data.py", "synthetic.py", "objective.py", "checkpoint.py")
+
+
+def _applications() -> list[Path]:
+    """Each member's source package, or, for spectro_diffusion, each of its applications."""
+    apps = []
+    for member in member_dirs():
+        src = member / "src" / _import_name(member)
+        subs = [p.parent for p in src.glob("*/config.py")]
+        apps.extend(sorted(subs) if subs and not (src / "config.py").exists() else [src])
+    return apps
+
+
+@pytest.mark.parametrize("app", _applications(), ids=lambda p: p.name)
+def test_every_application_has_the_skeleton(app: Path):
+    missing = [name for name in SKELETON if not (app / name).is_file()]
+    assert not missing, f"{app} lacks {missing}"
+    assert (app / "cli" / "__init__.py").is_file(), f"{app} has no cli/ package"
+    scripts = {m.stem for m in (app / "cli").glob("*.py")} - {"__init__"}
+    assert scripts, f"{app}/cli holds no console-script module"
+
+
+@pytest.mark.parametrize("app", _applications(), ids=lambda p: p.name)
+def test_library_modules_never_import_cli(app: Path):
+    for py in app.rglob("*.py"):
+        if "cli" in py.relative_to(app).parts:
+            continue
+        tree = ast.parse(py.read_text(), filename=str(py))
+        for node in ast.walk(tree):
+            mods = []
+            if isinstance(node, ast.ImportFrom):
+                mods = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            for mod in mods:
+                assert ".cli" not in f".{mod}" or mod.startswith("sigshared"), f"{py} imports {mod}"
+
+
+def test_console_scripts_point_into_cli():
+    for member in member_dirs():
+        for name, target in project_table(member)["scripts"].items():
+            module = target.split(":")[0]
+            assert ".cli." in module, f"{name} -> {target} is not a cli/ module"
+
+
+def test_readme_code_fences_are_closed():
+    for readme in [ROOT / "README.md", ROOT / "shared" / "README.md"] + [
+        m / "README.md" for m in member_dirs()
+    ]:
+        fences = [ln for ln in readme.read_text().splitlines() if ln.lstrip().startswith("```")]
+        assert len(fences) % 2 == 0, f"{readme} has an unclosed code fence"

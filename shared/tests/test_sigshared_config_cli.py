@@ -7,7 +7,7 @@ import pytest
 from sigshared.cli import cli_entry, refuse_overwrite, require_file
 from sigshared.errors import UserError
 from sigshared.training import ConfigError, TrainerConfig, load_config, save_config
-from sigshared.training.runtime import create_run_dir
+from sigshared.training.runtime import run_folder
 
 
 @dataclass
@@ -77,10 +77,11 @@ def test_file_guards(tmp_path):
     with pytest.raises(UserError, match="--overwrite"):
         refuse_overwrite(f, overwrite=False)
     assert refuse_overwrite(f, overwrite=True) == f
-    run = create_run_dir("pkg", tmp_path / "run")
-    (run / "keep.txt").write_text("x")
+    with run_folder("pkg", tmp_path / "run") as run:
+        (run / "keep.txt").write_text("x")
     with pytest.raises(UserError, match="not empty"):
-        create_run_dir("pkg", run)
+        with run_folder("pkg", run):
+            pass
     assert (run / "keep.txt").read_text() == "x"
-    auto = create_run_dir("pkg", root=tmp_path / "runs")
-    assert auto.parent == tmp_path / "runs" / "pkg"
+    with run_folder("pkg", root=tmp_path / "runs") as auto:
+        assert auto.parent == tmp_path / "runs" / "pkg"

@@ -87,14 +87,6 @@ def test_sampling_is_deterministic_with_seed():
     assert len(traj) == 26 and torch.equal(traj[-1], x)
 
 
-def test_former_steps_keyword_is_num_inference_steps():
-    kw = {"prediction_type": "v", "x_T": torch.randn(2, 1, 16)}
-    new = ddim_sample(_toy_model, SCH, (2, 1, 16), num_inference_steps=7, **kw)
-    assert torch.equal(ddim_sample(_toy_model, SCH, (2, 1, 16), steps=7, **kw), new)
-    with pytest.raises(ValueError, match="num_inference_steps only"):
-        ddim_sample(_toy_model, SCH, (2, 1, 16), num_inference_steps=7, steps=7, **kw)
-
-
 @pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
 def test_timesteps_match_diffusers(spacing):
     ref = DDIMScheduler(num_train_timesteps=1000, timestep_spacing=spacing)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from abr_diffusion.model import ABRTransformerGenerator, count_parameters, sinusoidal_embedding
+from abr_diffusion.model import (
+    ABRTransformerGenerator,
+    count_parameters,
+    make_cond,
+    null_cond,
+    sinusoidal_embedding,
+)
 
 
 def tiny(**kw) -> ABRTransformerGenerator:
@@ -23,23 +29,26 @@ def test_default_model_has_the_documented_parameter_count():
 
 def test_output_shape_and_dict():
     net = tiny()
-    out = net(torch.randn(3, 1, 200), torch.randn(3, 4), torch.tensor([0, 10, 999]))
-    assert set(out) == {"signal"}
-    assert out["signal"].shape == (3, 1, 200)
+    out = net(torch.randn(3, 1, 200), torch.tensor([0, 10, 999]), make_cond(torch.randn(3, 4)))
+    assert out.shape == (3, 1, 200)
 
 
 @pytest.mark.parametrize("length", [199, 256])
 def test_wrong_length_is_refused_not_interpolated(length):
     with pytest.raises(ValueError, match=f"expected signal length 200, got {length}"):
-        tiny()(torch.randn(2, 1, length), torch.randn(2, 4), torch.zeros(2, dtype=torch.long))
+        tiny()(
+            torch.randn(2, 1, length),
+            torch.zeros(2, dtype=torch.long),
+            make_cond(torch.randn(2, 4)),
+        )
 
 
 def test_film_makes_the_output_depend_on_static_params():
     torch.manual_seed(0)
     net = tiny()
     x, t = torch.randn(2, 1, 200), torch.tensor([100, 100])
-    a = net(x, torch.zeros(2, 4), t)["signal"]
-    b = net(x, torch.ones(2, 4), t)["signal"]
+    a = net(x, t, make_cond(torch.zeros(2, 4)))
+    b = net(x, t, make_cond(torch.ones(2, 4)))
     assert (a - b).abs().max() > 1e-3
 
 
@@ -51,14 +60,17 @@ def test_dropped_condition_uses_the_null_embedding_whatever_the_static_values():
     x, t = torch.randn(2, 1, 200), torch.tensor([5, 500])
     drop = torch.tensor([True, False])
     s1, s2 = torch.randn(2, 4), torch.randn(2, 4)
-    o1 = net(x, s1, t, drop)["signal"]
-    o2 = net(x, s2, t, drop)["signal"]
+    o1 = net(x, t, make_cond(s1, drop))
+    o2 = net(x, t, make_cond(s2, drop))
     # Row 0 is dropped: identical whatever static says, and equal to feeding the null vector.
     assert torch.allclose(o1[0], o2[0], atol=1e-6)
-    null_in = net(x[:1], net.null_static[None].detach(), t[:1])["signal"]
+    null_in = net(x[:1], t[:1], make_cond(net.null_static[None].detach()))
     assert torch.allclose(o1[0], null_in[0], atol=1e-6)
     # Row 1 keeps its condition.
     assert (o1[1] - o2[1]).abs().max() > 1e-4
+    # null_cond drops every row: the output no longer depends on static at all.
+    n1, n2 = net(x, t, null_cond(make_cond(s1))), net(x, t, null_cond(make_cond(s2)))
+    assert torch.allclose(n1, n2, atol=1e-6)
 
 
 def test_relative_position_bias_is_translation_invariant():

@@ -31,13 +31,14 @@ import numpy as np
 import scipy.signal
 import torch
 
+from neural_mastering.checkpoint import load_trained
 from neural_mastering.config import load
+from neural_mastering.delivery import deliver
 from neural_mastering.dsp.eq import apply_eq_fft, band_coefficients
 from neural_mastering.dsp.iir import lfilter_biquad
-from neural_mastering.losses import MasteringLoss
-from neural_mastering.mastering import finalize_level, master_track
+from neural_mastering.mastering import master_track
 from neural_mastering.model import MasteringModel
-from neural_mastering.modelio import load_model
+from neural_mastering.objective import MasteringLoss
 from neural_mastering.synthetic import synth_song
 
 SR = 44100
@@ -55,7 +56,8 @@ def best_of(fn, repeats: int) -> float:
 def bench_inference(seconds: float) -> dict[str, float]:
     song = synth_song(0, seconds, SR)
     x = np.stack([song, np.roll(song, 441)])
-    shipped, cfg = load_model()
+    trained = load_trained()
+    shipped, cfg = trained.model, trained.config
     rtf = {}
     for name, phase, latent_s in (
         ("1A", "1A", 60.0),
@@ -70,7 +72,7 @@ def bench_inference(seconds: float) -> dict[str, float]:
 
         def run(model=model, latent_s=latent_s):
             y = master_track(model, x, latent_s=latent_s).audio
-            finalize_level(y, SR, -14.0, -1.0)
+            deliver(y, SR, -14.0, -1.0)
 
         rtf[name] = seconds / best_of(run, 2 if phase == "1A" else 1)
     return rtf

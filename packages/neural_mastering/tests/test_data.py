@@ -91,7 +91,7 @@ def test_tracks_folder_gives_self_supervised_pairs(tmp_path):
 
 def test_held_out_test_songs_are_not_training_songs():
     from neural_mastering.config import load
-    from neural_mastering.evaluate import TEST_SEED
+    from neural_mastering.evaluation import TEST_SEED
 
     d = load("demo").data
     train = SyntheticPairs(d.train_items, d.crop_s, SR, d.seed)

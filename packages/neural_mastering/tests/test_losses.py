@@ -5,8 +5,8 @@ import torch
 
 from neural_mastering.config import load
 from neural_mastering.dsp.eq import apply_eq_sos, low_shelf_coefficients
-from neural_mastering.losses import MasteringLoss, octave_balance_db
 from neural_mastering.metrics import OCTAVE_CENTRES_HZ
+from neural_mastering.objective import MasteringLoss, octave_balance_db
 
 SR = 44100
 

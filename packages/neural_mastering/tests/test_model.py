@@ -85,7 +85,7 @@ def test_gradient_reaches_encoder_through_eq_and_residual(tiny_model):
 
 def test_batchnorm_recalibration_averages_fresh_statistics_over_batches(tiny_model):
     from neural_mastering.data import SyntheticPairs
-    from neural_mastering.train import recalibrate_batchnorm
+    from neural_mastering.training import recalibrate_batchnorm
 
     model = tiny_model("1A")
     first = model.encoder.stem[1]

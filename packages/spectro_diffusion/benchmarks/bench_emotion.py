@@ -1,5 +1,6 @@
-"""Speed of the emotion variant: training images/s, DDIM-50 and DDPM-1000 sampling images/s,
-Griffin-Lim seconds per clip; a table on stdout and JSON (--json, default bench_emotion.json).
+"""Speed of the emotion application: training images/s, DDIM-50, DPM-Solver++(2M)-20 and
+DDPM-1000 sampling images/s, Griffin-Lim seconds per clip; a table on stdout and JSON
+(--json, default bench_emotion.json).
 
 Absolute numbers depend on the machine; the ratios printed beside them (real-time factor of
 Griffin-Lim, sampling cost relative to one training step, the machine's own measured float32
@@ -17,10 +18,11 @@ import time
 import numpy as np
 import torch
 
+from spectro_diffusion.emotion.checkpoint import TrainedGenerator
 from spectro_diffusion.emotion.config import load_emotion_config
-from spectro_diffusion.emotion.diffusion import Generator, make_loss_step, make_schedule
 from spectro_diffusion.emotion.features import griffin_lim
-from spectro_diffusion.emotion.model import build_model
+from spectro_diffusion.emotion.generation import sample_spectrograms
+from spectro_diffusion.emotion.objective import build_diffusion, diffusion_loss_step
 
 
 def matmul_gflops(n: int = 512, repeats: int = 10) -> float:
@@ -45,10 +47,8 @@ def main() -> None:
     cfg = load_emotion_config(args.config)
     mel = cfg.data.mel
     n_classes = 7
-    net = build_model(cfg.model, n_classes)
-    schedule = make_schedule(cfg.diffusion)
-    loss_step = make_loss_step(schedule, cfg.diffusion)
-    optim = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr)
+    model = build_diffusion(cfg, n_classes)
+    optim = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr)
     bs = cfg.trainer.batch_size
     batch = {
         "x": torch.rand(bs, 1, mel.n_mels, mel.n_frames) * 2 - 1,
@@ -57,7 +57,7 @@ def main() -> None:
 
     def train_step() -> None:
         optim.zero_grad()
-        loss_step(net, batch)["loss"].backward()
+        diffusion_loss_step(model, batch)["loss"].backward()
         optim.step()
 
     train_step()
@@ -66,13 +66,26 @@ def main() -> None:
         train_step()
     step_s = (time.perf_counter() - start) / args.train_steps
 
-    net.eval()
-    gen = Generator(net, schedule, [str(i) for i in range(n_classes)], 0.0, 80.0, cfg, "model")
+    model.eval()
+    classes = [str(i) for i in range(n_classes)]
+    gen = TrainedGenerator(model, classes, 0.0, 80.0, cfg, "model", "", "")
     labels = torch.arange(args.sample_batch) % n_classes
     results = {}
-    for name, sampler, steps in (("ddim50", "ddim", 50), ("ddpm", "ddpm", args.ddpm_steps)):
+    runs = (
+        ("ddim50", "ddim", 50),
+        ("dpmpp_2m20", "dpmpp_2m", 20),
+        ("ddpm", "ddpm", args.ddpm_steps),
+    )
+    for name, sampler, steps in runs:
         start = time.perf_counter()
-        gen.sample(labels, args.sample_batch, sampler, steps, guidance=cfg.sample.guidance)
+        sample_spectrograms(
+            gen,
+            labels,
+            args.sample_batch,
+            num_inference_steps=steps,
+            guidance_scale=cfg.sample.guidance_scale,
+            sampler=sampler,
+        )
         results[name] = time.perf_counter() - start
 
     rng = np.random.default_rng(0)
@@ -87,17 +100,18 @@ def main() -> None:
     report = {
         "config": args.config,
         "image": [mel.n_mels, mel.n_frames],
-        "parameters": sum(p.numel() for p in net.parameters()),
+        "parameters": sum(p.numel() for p in model.parameters()),
         "threads": torch.get_num_threads(),
         "machine_matmul_gflops": matmul_gflops(),
         "train_images_per_s": bs / step_s,
         "ddim50_images_per_s": args.sample_batch / results["ddim50"],
+        "dpmpp_2m20_images_per_s": args.sample_batch / results["dpmpp_2m20"],
         f"ddpm{args.ddpm_steps}_images_per_s": args.sample_batch / results["ddpm"],
         "ddim50_cost_in_train_steps": results["ddim50"] / step_s,
         "griffin_lim_s_per_clip": gl_s,
         "griffin_lim_iters": cfg.sample.griffin_lim_iters,
         "griffin_lim_real_time_factor": gl_s / clip_s,
-        "guidance": cfg.sample.guidance,
+        "guidance_scale": cfg.sample.guidance_scale,
     }
     width = max(len(k) for k in report)
     for k, v in report.items():

@@ -3,16 +3,12 @@ import torch
 from torch.utils.data import ConcatDataset
 
 from sigshared.training import Trainer, TrainerConfig
-from spectro_diffusion.emotion.classifier import (
-    EmotionClassifier,
-    classifier_loss_step,
-    confusion_matrix,
-    predict,
-)
 from spectro_diffusion.emotion.config import DataConfig
 from spectro_diffusion.emotion.data import prepare_data
-from spectro_diffusion.emotion.evaluate import frechet_distance
+from spectro_diffusion.emotion.evaluation import confusion_matrix, frechet_distance, predict
 from spectro_diffusion.emotion.features import MelSettings
+from spectro_diffusion.emotion.model import EmotionClassifier
+from spectro_diffusion.emotion.objective import classifier_loss_step
 
 
 def test_classifier_learns_the_synthetic_classes_on_an_unseen_speaker(tmp_path):

@@ -6,8 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
-from spectro_diffusion.emotion import classifier, evaluate, generate, train
+from spectro_diffusion.emotion.cli import eval as evaluate
+from spectro_diffusion.emotion.cli import generate, train
+from spectro_diffusion.emotion.cli import train_classifier as classifier
 
 
 def run(main, argv: list[str]) -> int:
@@ -52,7 +55,16 @@ def test_resume_continues_the_step_count(trained):
 def test_generate_writes_pngs_wavs_and_a_sheet(trained, capsys):
     out = trained["root"] / "gen"
     ckpt = str(trained["run"] / "checkpoints" / "last.pt")
-    args = ["--checkpoint", ckpt, "--emotion", "anger", "--num-samples", "2", "--steps", "4"]
+    args = [
+        "--checkpoint",
+        ckpt,
+        "--emotion",
+        "anger",
+        "--num-samples",
+        "2",
+        "--num-inference-steps",
+        "4",
+    ]
     assert run(generate.main, [*args, "--out", str(out), "--quiet"]) == 0
     for name in ("sheet.png", "anger_0.png", "anger_1.wav", "anger_0.npy", "report.json"):
         assert (out / name).is_file(), name
@@ -60,7 +72,7 @@ def test_generate_writes_pngs_wavs_and_a_sheet(trained, capsys):
     assert sr == 22_050 and np.isfinite(audio).all()
     # An existing, non-empty output folder is not overwritten.
     assert run(generate.main, [*args, "--out", str(out)]) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    assert "is not empty" in capsys.readouterr().err
     assert (
         run(
             generate.main, [*args, "--out", str(out), "--overwrite", "--sampler", "ddpm", "--quiet"]
@@ -88,7 +100,7 @@ def test_eval_prints_the_table(trained, capsys):
             str(trained["clf"] / "checkpoints" / "last.pt"),
             "--num-per-class",
             "2",
-            "--steps",
+            "--num-inference-steps",
             "3",
             "--audio-clips",
             "2",
@@ -158,3 +170,139 @@ def test_bad_config_key_exits_2(tmp_path, capsys):
     )
     assert code == 2
     assert "widht" in capsys.readouterr().err
+
+
+def _write_inputs(root: Path) -> dict[str, Path]:
+    """Bad files a user may hand over: empty / binary configs, corrupt and foreign checkpoints."""
+    root.mkdir(exist_ok=True)
+    files = {
+        "empty_yaml": root / "empty.yaml",
+        "binary_yaml": root / "binary.yaml",
+        "list_yaml": root / "list.yaml",
+        "corrupt_pt": root / "corrupt.pt",
+        "foreign_pt": root / "foreign.pt",
+        "a_file": root / "a_file",
+    }
+    files["empty_yaml"].write_text("")
+    files["binary_yaml"].write_bytes(b"\x00\x01\x02PK\x03\x04")
+    files["list_yaml"].write_text("- 1\n- 2\n")
+    files["corrupt_pt"].write_bytes(b"not a torch file at all")
+    torch.save({"package": "abr_diffusion", "kind": "generator", "model": {}}, files["foreign_pt"])
+    files["a_file"].write_text("x")
+    return files
+
+
+GEN, CLF = "{run}/checkpoints/last.pt", "{clf}/checkpoints/last.pt"
+# (command, arguments, a fragment of the last stderr line); "{out}" is the output that must
+# not exist afterwards. Every case must exit 2 with one line and no traceback.
+BAD_INPUTS = [
+    (
+        "generate",
+        ["--checkpoint", GEN, "--emotion", "anger", "--guidance-scale", "nan"],
+        "--guidance-scale",
+    ),
+    (
+        "generate",
+        ["--checkpoint", GEN, "--emotion", "anger", "--guidance-scale", "inf"],
+        "--guidance-scale",
+    ),
+    ("generate", ["--checkpoint", GEN, "--emotion", "anger", "--eta", "2"], "--eta"),
+    (
+        "generate",
+        ["--checkpoint", GEN, "--emotion", "anger", "--num-samples", "0"],
+        "--num-samples",
+    ),
+    (
+        "generate",
+        ["--checkpoint", GEN, "--emotion", "anger", "--num-inference-steps", "-3"],
+        "--num-inference-steps",
+    ),
+    (
+        "generate",
+        ["--checkpoint", CLF, "--emotion", "anger"],
+        "an emotion-classifier checkpoint, not an emotion-generator one",
+    ),
+    (
+        "generate",
+        ["--checkpoint", "{corrupt_pt}", "--emotion", "anger"],
+        "is not a readable checkpoint",
+    ),
+    (
+        "generate",
+        ["--checkpoint", "{foreign_pt}", "--emotion", "anger"],
+        "an abr_diffusion checkpoint, not a spectro_diffusion one",
+    ),
+    ("generate", ["--checkpoint", GEN, "--emotion", "joy"], "unknown emotion 'joy'"),
+    (
+        "generate",
+        ["--checkpoint", GEN, "--emotion", "anger", "--out", "{a_file}/sub"],
+        "cannot create the output folder",
+    ),
+    ("train", ["--config", "{empty_yaml}"], "is empty"),
+    ("train", ["--config", "{binary_yaml}"], "is binary"),
+    ("train", ["--config", "{list_yaml}"], "must be a mapping"),
+    ("train", ["--config", "tiny", "--set", "optim.lr=-1"], "optim.lr must be > 0"),
+    ("train", ["--config", "tiny", "--set", "trainer.max_steps=0"], "trainer.max_steps"),
+    ("train", ["--config", "tiny", "--set", "model.heads=3"], "model.heads must be a divisor"),
+    ("train", ["--config", "tiny", "--set", "data.val_fraction=.nan"], "data.val_fraction"),
+    ("train", ["--config", "tiny", "--set", "sample.sampler=euler"], "sample.sampler"),
+    ("train", ["--resume", CLF], "an emotion-classifier checkpoint, not an emotion-generator"),
+    ("train", ["--resume", GEN, "--out", "{clf}"], "holds another run"),
+    (
+        "train-classifier",
+        ["--config", "tiny", "--set", "classifier.lr=-1e-3"],
+        "classifier.lr must be > 0",
+    ),
+    (
+        "train-classifier",
+        ["--config", "tiny", "--set", "classifier.max_steps=0"],
+        "classifier.max_steps must be >= 1",
+    ),
+    (
+        "eval",
+        ["--checkpoint", GEN, "--classifier", GEN],
+        "an emotion-generator checkpoint, not an emotion-classifier one",
+    ),
+    (
+        "eval",
+        ["--checkpoint", GEN, "--classifier", CLF, "--guidance-scale", "nan"],
+        "--guidance-scale",
+    ),
+    ("eval", ["--checkpoint", GEN, "--classifier", CLF, "--t-recon", "100000"], "--t-recon"),
+]
+MAINS = {
+    "generate": generate.main,
+    "train": train.main,
+    "train-classifier": classifier.main,
+    "eval": evaluate.main,
+}
+
+
+@pytest.mark.parametrize(("command", "argv", "message"), BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_leaves_nothing(
+    trained, tmp_path, capsys, command, argv, message
+):
+    names = {k: str(v) for k, v in _write_inputs(tmp_path / "inputs").items()}
+    names |= {"run": str(trained["run"]), "clf": str(trained["clf"])}
+    argv = [a.format(**names) for a in argv]
+    out = tmp_path / "out"
+    if "--out" not in argv:
+        argv += ["--out", str(out)]
+    before = sorted(p.name for p in trained["clf"].rglob("*"))
+    capsys.readouterr()
+    assert (
+        run(
+            MAINS[command],
+            [*argv, "--quiet", "--set", f"data.cache_dir={tmp_path}"]
+            if command.startswith("train")
+            else [*argv, "--quiet"],
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert message in last, err
+    assert not out.exists()
+    assert not (tmp_path / "inputs" / "a_file" / "sub").exists()
+    assert sorted(p.name for p in trained["clf"].rglob("*")) == before

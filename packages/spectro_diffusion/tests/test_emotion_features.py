@@ -1,3 +1,5 @@
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -8,9 +10,11 @@ from spectro_diffusion.emotion.features import (
     MelSettings,
     cached_mel_db,
     griffin_lim,
+    istft,
     load_clip,
     mel_db,
     scale_db,
+    stft,
     trim_silence,
     unscale_db,
     write_wav,
@@ -65,6 +69,21 @@ def test_mel_peak_of_a_tone_sits_at_its_frequency():
     assert abs(peak - int(np.argmin(np.abs(centres - f)))) <= 1
 
 
+def test_stft_matches_framed_rfft_and_inverts():
+    # Independent reference: zero-pad n_fft/2 at both ends, frame every hop, periodic Hann
+    # window, rfft per frame (librosa.stft's definition).
+    n_fft, hop = 64, 16
+    x = np.random.default_rng(1).standard_normal(300)
+    padded = np.pad(x, n_fft // 2)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    reference = np.fft.rfft(frames * window, axis=1).T
+    got = stft(x, n_fft, hop).numpy()
+    assert got.shape == reference.shape
+    assert np.allclose(got, reference, atol=1e-9)
+    assert np.allclose(istft(stft(x, n_fft, hop), n_fft, hop, len(x)).numpy(), x, atol=1e-9)
+
+
 def test_griffin_lim_gives_finite_audio_of_the_expected_length():
     rng = np.random.default_rng(0)
     audio = synthesize_utterance("neutral", "03", rng, duration=1.0)[: SMALL.num_samples]
@@ -73,6 +92,8 @@ def test_griffin_lim_gives_finite_audio_of_the_expected_length():
     assert out.shape == ((SMALL.n_frames - 1) * SMALL.hop_length,)
     assert np.isfinite(out).all() and np.abs(out).max() > 0
     assert 0 <= sc < 0.5
+    # More iterations fit the magnitude better (the algorithm converges).
+    assert griffin_lim(db, SMALL, n_iter=64)[1] < sc
 
 
 def test_cache_is_keyed_by_settings(tmp_path):
@@ -84,6 +105,25 @@ def test_cache_is_keyed_by_settings(tmp_path):
     other = MelSettings(n_fft=512, hop_length=256, n_mels=16, n_frames=32)
     assert cached_mel_db(path, other, tmp_path / "cache").shape == (16, 32)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+
+
+def test_writers_sharing_the_cache_never_collide(tmp_path):
+    # Two writers filling one cache at once (threads here; processes get distinct pids too):
+    # each writes its own temporary name, so every call returns the image and nothing is left
+    # half-written. A fixed temporary name made the second writer's rename fail.
+    write_synthetic_corpus(tmp_path / "wav", 2, ("03",), seed=0, duration=0.6)
+    paths = sorted((tmp_path / "wav").glob("*.wav"))
+    cache = tmp_path / "cache"
+    expected = [mel_db(load_clip(p, SMALL), SMALL) for p in paths]
+
+    def fill() -> list[np.ndarray]:
+        return [cached_mel_db(p, SMALL, cache) for p in paths]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [f.result() for f in [pool.submit(fill) for _ in range(4)]]
+    for got in results:
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    assert sorted(q.suffix for q in cache.iterdir()) == [".npy"] * len(paths)
 
 
 def test_write_wav_refuses_silent_and_non_finite(tmp_path):

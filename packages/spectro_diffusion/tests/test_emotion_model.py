@@ -1,10 +1,12 @@
 import torch
 
 from sigshared.training import Trainer, TrainerConfig
-from spectro_diffusion.emotion.config import DiffusionConfig, load_emotion_config
+from spectro_diffusion.emotion.checkpoint import TrainedGenerator
+from spectro_diffusion.emotion.config import load_emotion_config
 from spectro_diffusion.emotion.data import SpectrogramDataset
-from spectro_diffusion.emotion.diffusion import Generator, make_loss_step, make_schedule
+from spectro_diffusion.emotion.generation import sample_spectrograms
 from spectro_diffusion.emotion.model import EmotionUNet, build_model
+from spectro_diffusion.emotion.objective import build_diffusion, diffusion_loss_step
 
 
 def _randomise_output(net: EmotionUNet) -> EmotionUNet:
@@ -57,17 +59,15 @@ def _toy_dataset(n: int = 64) -> SpectrogramDataset:
 
 def test_a_tiny_model_trained_a_few_dozen_steps_lowers_its_loss(tmp_path):
     torch.manual_seed(0)
-    cfg = DiffusionConfig(timesteps=100, cond_drop_prob=0.1)
-    schedule = make_schedule(cfg)
-    net = EmotionUNet(2, 8, (1, 2), 1, (1,), heads=2, dropout=0.0)
+    cfg = load_emotion_config("tiny")
+    model = build_diffusion(cfg, 2)
     data = _toy_dataset()
     fixed = {"x": data.images, "y": data.labels}
-    loss_step = make_loss_step(schedule, cfg)
 
     def eval_loss() -> float:
         torch.manual_seed(123)  # same t, noise and dropped labels before and after
         with torch.no_grad():
-            return float(loss_step(net.eval(), fixed)["loss"])
+            return float(diffusion_loss_step(model.eval(), fixed)["loss"])
 
     before = eval_loss()
     # No per-epoch checkpoints or "best" tracking: only the loss matters here.
@@ -81,23 +81,47 @@ def test_a_tiny_model_trained_a_few_dozen_steps_lowers_its_loss(tmp_path):
         checkpoint_every_epochs=1000,
         monitor="none",
     )
-    optim = torch.optim.AdamW(net.parameters(), lr=2e-3)
-    Trainer(net.train(), loss_step, optim, tcfg, tmp_path, device="cpu").fit(data)
+    optim = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    Trainer(model.train(), diffusion_loss_step, optim, tcfg, tmp_path, device="cpu").fit(data)
     after = eval_loss()
     assert after < 0.5 * before, (before, after)
+
+
+def test_condition_dropout_uses_the_null_class():
+    cfg = load_emotion_config("tiny", ["diffusion.cond_drop_prob=0.5"])
+    model = build_diffusion(cfg, 3)
+    seen = []
+    net = model.denoiser
+    net.register_forward_pre_hook(lambda mod, args: seen.append(args[2].clone()))
+    model.loss(torch.zeros(400, 1, 16, 16), torch.ones(400, dtype=torch.long))
+    y = seen[-1]
+    assert set(y.tolist()) == {1, net.null_class}
+    assert 0.4 < float((y == net.null_class).float().mean()) < 0.6
 
 
 def test_sampling_shapes_and_determinism():
     torch.manual_seed(0)
     cfg = load_emotion_config("tiny")
-    net = _randomise_output(build_model(cfg.model, 3)).eval()
-    gen = Generator(net, make_schedule(cfg.diffusion), ["a", "b", "c"], 0.0, 80.0, cfg, "model")
+    model = build_diffusion(cfg, 3)
+    _randomise_output(model.denoiser).eval()
+    gen = TrainedGenerator(model, ["a", "b", "c"], 0.0, 80.0, cfg, "model", "emodb", "")
     labels = torch.tensor([0, 1, 2])
     shape = (3, 1, cfg.data.mel.n_mels, cfg.data.mel.n_frames)
-    a = gen.sample(labels, 3, "ddim", 5, 0.0, 2.0, seed=7)
-    assert a.shape == shape and a.abs().max() <= 1
-    assert torch.equal(a, gen.sample(labels, 3, "ddim", 5, 0.0, 2.0, seed=7))
-    assert not torch.equal(a, gen.sample(labels, 3, "ddim", 5, 0.0, 2.0, seed=8))
-    d = gen.sample(labels, 3, "ddpm", 10, guidance=1.0, seed=7)
-    assert d.shape == shape
-    assert torch.equal(d, gen.sample(labels, 3, "ddpm", 10, guidance=1.0, seed=7))
+
+    def draw(sampler: str, steps: int, seed: int, eta: float = 0.0) -> torch.Tensor:
+        return sample_spectrograms(
+            gen,
+            labels,
+            3,
+            num_inference_steps=steps,
+            guidance_scale=2.0,
+            sampler=sampler,
+            eta=eta,
+            seed=seed,
+        )
+
+    for sampler in ("ddim", "ddpm", "dpmpp_2m"):
+        a = draw(sampler, 5, seed=7)
+        assert a.shape == shape and a.abs().max() <= 1, sampler
+        assert torch.equal(a, draw(sampler, 5, seed=7)), sampler
+        assert not torch.equal(a, draw(sampler, 5, seed=8)), sampler

@@ -23,7 +23,7 @@ from sigshared.training import select_device
 from teb_vae.config import RunConfig
 from teb_vae.features import FeatureExtractor
 from teb_vae.model import SeqVaeTeb
-from teb_vae.train import make_loss_step
+from teb_vae.objective import make_loss_step
 
 
 def _sync(device: torch.device) -> None:
@@ -62,7 +62,9 @@ def main() -> None:
     optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
     b, c, s, n = args.batch, cfg.model.input_channels, cfg.model.sequence_length, 4800
     g = torch.Generator().manual_seed(0)
-    batch = {k: torch.randn(b, c, s, generator=g).to(device) for k in ("y_st", "y_ph", "x_ph")}
+    batch = {k: torch.randn(b, c, s, generator=g).to(device) for k in ("y_st", "y_ph")}
+    v = cfg.model.validity_channels  # x_ph carries the validity channels after the features
+    batch["x_ph"] = torch.randn(b, c + v, s, generator=g).to(device)
     batch["y_raw"] = torch.randn(b, n, generator=g).to(device)
     batch["valid"] = torch.ones(b, n, dtype=torch.bool, device=device)
     if device.type == "cuda":

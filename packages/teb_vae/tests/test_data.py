@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sigshared.errors import UserError
+from teb_vae.config import FeatureConfig
 from teb_vae.data import (
     compute_features,
     cut_windows,
@@ -13,7 +14,6 @@ from teb_vae.data import (
     read_recording,
     synthetic_windows,
 )
-from teb_vae.features import FeatureConfig
 from teb_vae.synthetic import synthetic_ctg, write_wfdb_record
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from teb_vae.features import FeatureConfig, FeatureExtractor
+from teb_vae.config import FeatureConfig
+from teb_vae.features import FeatureExtractor
 from teb_vae.features.filterbank import FilterBank, constant_q_params, morlet_f
 from teb_vae.features.phase_harmonic import phase_harmonic_features
 from teb_vae.features.preprocess import (
@@ -93,16 +94,16 @@ def test_default_extractor_gives_76_channels_and_is_causal():
         assert float(before) < 0.02 < float(after)
 
 
-def test_cleaning_marks_long_gaps_and_interpolates_short_ones():
+def test_cleaning_fills_every_invalid_sample_and_never_calls_it_valid():
     fhr = np.full(400, 140.0)
-    fhr[10:14] = 0.0  # 1 s dropout: interpolated
-    fhr[100:200] = 300.0  # 25 s out of range: masked
+    fhr[10:14] = 0.0  # 1 s dropout: filled, not valid
+    fhr[100:200] = 300.0  # 25 s out of range: filled, not valid
     fhr[250] = np.nan
-    c = clean_ctg(fhr, np.linspace(0, 10, 400), max_gap_s=15.0)
+    c = clean_ctg(fhr, np.linspace(1, 10, 400))
     assert np.allclose(c.fhr, 140.0)
-    assert c.long_gaps == [(100, 100)]
-    assert not c.valid[100:200].any() and c.valid[:100].all() and c.valid[200:].all()
-    assert c.missing_fraction == pytest.approx(0.25)
+    assert not c.valid[10:14].any() and not c.valid[100:200].any() and not c.valid[250]
+    assert c.valid.sum() == 400 - 4 - 100 - 1
+    assert c.missing_fraction == pytest.approx(105 / 400)
 
 
 def test_normalisation_is_invertible():

@@ -1,11 +1,16 @@
 """ABRTransformerGenerator: the denoising network (it knows nothing of diffusion).
 
-Input  x_t     (B, 1, T) noised, per-sample z-scored ABR (T = 200 samples = 10 ms at 20 kHz)
-       static  (B, S) z-scored static parameters [age, intensity, rate, fmp]
+Input  x_t     (B, 1, T) noised, per-sample z-scored ABR (T samples on the data's grid, e.g.
+               200 = 10 ms at 20 kHz)
        t       (B,) long diffusion step in 0 .. 999
-       drop    (B,) bool, optional: True where the condition is dropped (classifier-free
-               guidance); those rows use a learned null embedding instead of `static`.
-Output {"signal": (B, 1, T)}: the v-prediction.
+       cond    {"static": (B, S) encoded conditions (e.g. z-scored age, intensity, rate, fmp;
+                or level and a one-hot stimulus),
+                "drop": (B,) bool, optional: True where the condition is dropped
+                (classifier-free guidance); those rows use a learned null embedding instead}
+Output (B, 1, T): the network's prediction (v, in the package's diffusion objective).
+
+This is the `denoiser(x_t, t, cond)` that `sigshared.diffusion.GaussianDiffusion` wraps;
+`null_cond` gives the condition with every row dropped.
 
 Flow: multi-scale conv stem -> token FiLM (pre) -> + timestep adapter -> L transformer blocks
 -> token FiLM (post) -> linear head. Each block is pre-norm: relative-position self-attention,
@@ -22,6 +27,10 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from abr_diffusion.config import ModelConfig
+
+Cond = dict[str, torch.Tensor]
 
 
 class MultiScaleStem(nn.Module):
@@ -204,31 +213,55 @@ class ABRTransformerGenerator(nn.Module):
             return static
         return torch.where(drop[:, None], self.null_static.expand_as(static), static)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        static: torch.Tensor,
-        t: torch.Tensor,
-        drop: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: Cond) -> torch.Tensor:
         if x.ndim != 3 or x.shape[1] != 1:
             raise ValueError(f"expected x of shape (B, 1, {self.seq_len}), got {tuple(x.shape)}")
         if x.shape[-1] != self.seq_len:
             raise ValueError(
                 f"expected signal length {self.seq_len}, got {x.shape[-1]} (nothing is resampled)"
             )
+        static = cond["static"]
         if static.shape != (x.shape[0], self.static_dim):
             raise ValueError(
                 f"expected static of shape ({x.shape[0]}, {self.static_dim}), "
                 f"got {tuple(static.shape)}"
             )
-        c = self.condition(static, drop)
+        c = self.condition(static, cond.get("drop"))
         h = self.stem(x).transpose(1, 2)  # (B, T, d)
         h = self.film_pre(h, c) + self.t_adapter(t)
         for block in self.blocks:
             h = block(h)
         h = self.film_post(h, c)
-        return {"signal": self.out_proj(h).transpose(1, 2)}
+        return self.out_proj(h).transpose(1, 2)
+
+
+def make_cond(static: torch.Tensor, drop: torch.Tensor | None = None) -> Cond:
+    """The condition the network takes: static (B, S), drop (B,) bool (default: keep all)."""
+    if drop is None:
+        drop = torch.zeros(static.shape[0], dtype=torch.bool, device=static.device)
+    return {"static": static, "drop": drop}
+
+
+def null_cond(cond: Cond) -> Cond:
+    """The same batch with every row's condition dropped (the network ignores `static`)."""
+    return {"static": cond["static"], "drop": torch.ones_like(cond["drop"])}
+
+
+def build_model(cfg: ModelConfig, seq_len: int, static_dim: int) -> ABRTransformerGenerator:
+    """The network a config describes, for signals of `seq_len` samples and condition
+    vectors of `static_dim` values."""
+    return ABRTransformerGenerator(
+        seq_len=seq_len,
+        static_dim=static_dim,
+        d_model=cfg.d_model,
+        n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads,
+        ff_mult=cfg.ff_mult,
+        conv_kernel=cfg.conv_kernel,
+        film_hidden=cfg.film_hidden,
+        t_embed_dim=cfg.t_embed_dim,
+        dropout=cfg.dropout,
+    )
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -41,41 +41,52 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import signal as sps
 
-from abr_diffusion.peaks import SAMPLE_RATE, peak_latencies
+from abr_diffusion.peaks import HUMAN_WAVES, peak_latencies
 
+SAMPLE_RATE = 20_000.0
 LENGTH = 200
 STATIC_NAMES = ("age", "intensity", "rate", "fmp")
 INTENSITIES = np.arange(20, 91, 10, dtype=np.float64)
 RATES = np.array([11.0, 21.0, 31.0, 51.0, 71.0])
 
 
-def time_ms(length: int = LENGTH) -> np.ndarray:
+def time_ms(length: int = LENGTH, sample_rate: float = SAMPLE_RATE) -> np.ndarray:
     """(length,) sample times in ms after the stimulus."""
-    return np.arange(length) * 1000.0 / SAMPLE_RATE
+    return np.arange(length) * 1000.0 / sample_rate
 
 
 @dataclass
 class ABRData:
-    """A set of recordings.
+    """A set of recordings, as every reader returns them.
 
-    signals: (N, T) float32 µV; static: (N, 4) float32 in STATIC_NAMES order and raw units
-    (years, dB nHL, clicks/s, FMP ratio); patient_id: (N,) str; latencies: (N, 3) float32 ms of
-    waves I, III, V when known (synthetic data: the peaks of the noise-free response), else None.
+    signals: (N, T) float32 µV sampled at `sample_rate` Hz (sample 0 at the stimulus);
+    conditions: N rows of raw per-recording values (e.g. age, intensity, rate, fmp; or level_db
+    and stimulus), any columns; patient_id: (N,) str (subject); latencies: N rows of known wave
+    latencies in ms, columns named by wave (synthetic data: the peaks of the noise-free
+    response), else None.
     """
 
     signals: np.ndarray
-    static: np.ndarray
+    sample_rate: float
+    conditions: pd.DataFrame
     patient_id: np.ndarray
-    latencies: np.ndarray | None = None
+    latencies: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.signals)
 
     def subset(self, index: np.ndarray) -> ABRData:
-        lat = None if self.latencies is None else self.latencies[index]
-        return ABRData(self.signals[index], self.static[index], self.patient_id[index], lat)
+        lat = None if self.latencies is None else self.latencies.iloc[index].reset_index(drop=True)
+        return ABRData(
+            self.signals[index],
+            self.sample_rate,
+            self.conditions.iloc[index].reset_index(drop=True),
+            self.patient_id[index],
+            lat,
+        )
 
 
 def _soft(x: np.ndarray, tau: float) -> np.ndarray:
@@ -159,11 +170,12 @@ def generate(
     clean, _ = clean_response(age, intensity, rate, threshold, offset, gain, length)
     # The clinical latency is the peak of the waveform; wave IV and the SN10 trough move it
     # up to ~0.1 ms from the centre of the wave's own component, so detect it on the clean signal.
-    lat = peak_latencies(clean)
+    lat = peak_latencies(clean, SAMPLE_RATE, HUMAN_WAVES)
     noise_sd = eeg * rng.uniform(0.6, 1.4, n)
     noise = background_eeg(noise_sd, rng, length)
     fmp = (clean.var(axis=1) + noise.var(axis=1)) / noise.var(axis=1)
     fmp = fmp * rng.lognormal(0, 0.1, n)
-    static = np.stack([age, intensity, rate, fmp], axis=1).astype(np.float32)
+    conditions = pd.DataFrame(dict(zip(STATIC_NAMES, (age, intensity, rate, fmp))))
+    latencies = pd.DataFrame(lat, columns=[name for name, _, _ in HUMAN_WAVES])
     ids = np.array([f"P{p:05d}" for p in pid])
-    return ABRData((clean + noise).astype(np.float32), static, ids, lat.astype(np.float32))
+    return ABRData((clean + noise).astype(np.float32), SAMPLE_RATE, conditions, ids, latencies)

@@ -13,34 +13,34 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-from sigshared.errors import UserError
+from sigshared.errors import DataError, OutputError
 
 MAX_CHANNELS = 2
 
 
 def load_audio(path: str | Path, max_channels: int = MAX_CHANNELS) -> tuple[np.ndarray, int]:
-    """Read any libsndfile format -> (float32 (C, T), sample rate). Bad input -> UserError."""
+    """Read any libsndfile format -> (float32 (C, T), sample rate). Bad input -> DataError."""
     p = Path(path)
     if not p.exists():
-        raise UserError(f"audio file not found: {p}")
+        raise DataError(f"audio file not found: {p}")
     if not p.is_file():
-        raise UserError(f"not a file: {p}")
+        raise DataError(f"not a file: {p}")
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise UserError(
-            f"{p} is not readable audio ({err}); give a WAV, FLAC, OGG or AIFF file"
+        raise DataError(
+            f"{p} is not readable audio ({err}); give a WAV, FLAC, OGG, MP3 or AIFF file"
         ) from None
     if data.shape[0] == 0:
-        raise UserError(f"{p} holds 0 samples; give a file with audio in it")
+        raise DataError(f"{p} holds 0 samples; give a file with audio in it")
     if data.shape[1] > max_channels:
-        raise UserError(
+        raise DataError(
             f"{p} has {data.shape[1]} channels; expected mono or stereo (at most {max_channels})"
         )
     bad = ~np.isfinite(data)
     if bad.any():
         t, c = np.argwhere(bad)[0]
-        raise UserError(f"{p} holds NaN or Inf (first at sample {t}, channel {c}); fix the file")
+        raise DataError(f"{p} holds NaN or Inf (first at sample {t}, channel {c}); fix the file")
     return np.ascontiguousarray(data.T), int(sr)
 
 
@@ -53,10 +53,84 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def write_audio(path: str | Path, x: np.ndarray, sample_rate: int) -> Path:
-    """Write (C, T) float audio; WAV / FLAC as 24-bit PCM, other formats libsndfile's default."""
+# Output formats by extension: libsndfile's format name and the subtype written.
+WRITE_FORMATS = {
+    ".wav": ("WAV", "PCM_24"),
+    ".flac": ("FLAC", "PCM_24"),
+    ".aiff": ("AIFF", "PCM_24"),
+    ".aif": ("AIFF", "PCM_24"),
+    ".ogg": ("OGG", "VORBIS"),
+}
+WRITE_SUFFIXES = tuple(WRITE_FORMATS)
+
+
+BIT_DEPTHS = ("16", "24", "32f")
+_SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+
+
+def check_audio_file(path: str | Path, max_channels: int = MAX_CHANNELS) -> None:
+    """DataError unless `path` is a readable audio file with 1..max_channels channels and at
+    least one sample; reads the header only."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    subtype = "PCM_24" if p.suffix.lower() in (".wav", ".flac") else None
-    sf.write(str(p), np.asarray(x, dtype=np.float32).T, int(sample_rate), subtype=subtype)
+    if not p.is_file():
+        raise DataError(f"audio file not found: {p}")
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise DataError(
+            f"{p} is not readable audio ({err}); give a WAV, FLAC, OGG, MP3 or AIFF file"
+        ) from None
+    if info.frames == 0:
+        raise DataError(f"{p} holds 0 samples; give a file with audio in it")
+    if info.channels > max_channels:
+        raise DataError(
+            f"{p} has {info.channels} channels; expected mono or stereo (at most {max_channels})"
+        )
+
+
+def tpdf_dither_16(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """x (C, T) float in [-1, 1) quantised to 16-bit integers with TPDF dither: the sum of two
+    independent uniform +-0.5 LSB noises added before rounding (decorrelates the quantisation
+    error from the signal). Returns int16 (C, T)."""
+    scale = 32768.0
+    noise = rng.uniform(-0.5, 0.5, x.shape) + rng.uniform(-0.5, 0.5, x.shape)
+    return np.clip(np.round(np.asarray(x, np.float64) * scale + noise), -32768, 32767).astype(
+        np.int16
+    )
+
+
+def write_audio(
+    path: str | Path,
+    x: np.ndarray,
+    sample_rate: int,
+    fmt: str | None = None,
+    bit_depth: str = "24",
+    rng: np.random.Generator | None = None,
+) -> Path:
+    """Write (C, T) float audio to `path` in the format of `fmt` (an extension such as ".wav";
+    default: the path's own). WAV / AIFF: 16-bit (TPDF dither), 24-bit or 32-bit float; FLAC:
+    16 or 24-bit; OGG: Vorbis (bit depth does not apply)."""
+    p = Path(path)
+    key = (fmt or p.suffix).lower()
+    if key not in WRITE_FORMATS:
+        raise OutputError(
+            f"cannot write {p}: unknown audio format {key!r}; "
+            f"use one of {', '.join(WRITE_SUFFIXES)}"
+        )
+    check_bit_depth(key, bit_depth)
+    container, subtype = WRITE_FORMATS[key]
+    data = np.asarray(x, dtype=np.float64)
+    if container != "OGG":
+        subtype = _SUBTYPES[bit_depth]
+        if bit_depth == "16":
+            data = tpdf_dither_16(data, rng if rng is not None else np.random.default_rng(0))
+    sf.write(str(p), data.T, int(sample_rate), subtype=subtype, format=container)
     return p
+
+
+def check_bit_depth(suffix: str, bit_depth: str) -> None:
+    """OutputError when the format of `suffix` cannot hold `bit_depth`."""
+    if bit_depth not in BIT_DEPTHS:
+        raise OutputError(f"bit depth must be one of {', '.join(BIT_DEPTHS)}; got {bit_depth!r}")
+    if suffix.lower() == ".flac" and bit_depth == "32f":
+        raise OutputError("FLAC holds integer samples only; write 32-bit float to .wav or .aiff")

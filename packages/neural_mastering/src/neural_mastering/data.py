@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from neural_mastering.audio_io import load_audio, resample
 from neural_mastering.demaster import demaster
 from neural_mastering.synthetic import synth_song
-from sigshared.errors import UserError
+from sigshared.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".w64", ".caf")
 
@@ -51,7 +51,7 @@ class _SelfSupervised(Dataset, ABC):
 
     def __init__(self, n_items: int, crop_s: float, sample_rate: int, seed: int, log_path=None):
         if n_items < 1:
-            raise UserError(f"the dataset needs at least 1 item; got {n_items}")
+            raise DataError(f"the dataset needs at least 1 item; got {n_items}")
         self.n_items, self.sample_rate, self.seed = n_items, sample_rate, seed
         self.length = int(round(crop_s * sample_rate))
         self.log_path = Path(log_path) if log_path else None
@@ -109,13 +109,13 @@ class TrackPairs(_SelfSupervised):
 
 
 def audio_files(folder: str | Path, what: str) -> list[Path]:
-    """Sorted audio files directly inside `folder`; UserError if none or not a folder."""
+    """Sorted audio files directly inside `folder`; DataError if none or not a folder."""
     d = Path(folder)
     if not d.is_dir():
-        raise UserError(f"{what} {d} is not a folder")
+        raise DataError(f"{what} {d} is not a folder")
     files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
-        raise UserError(f"{what} {d} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+        raise DataError(f"{what} {d} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
     return files
 
 
@@ -127,20 +127,20 @@ def to_model_mono(x: np.ndarray, sr: int, sample_rate: int) -> np.ndarray:
 def find_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
     """(unmastered, mastered) file pairs of `folder`/unmastered and `folder`/mastered by name.
 
-    A file without its partner in the other folder is a UserError naming it.
+    A file without its partner in the other folder is a DataError naming it.
     """
     root = Path(folder)
     src, dst = root / "unmastered", root / "mastered"
     for d in (src, dst):
         if not d.is_dir():
-            raise UserError(
+            raise DataError(
                 f"pairs folder {root} needs sub-folders unmastered/ and mastered/; {d} is missing"
             )
     sources = {p.name: p for p in audio_files(src, "folder")}
     targets = {p.name: p for p in audio_files(dst, "folder")}
     for name in sorted(set(sources) ^ set(targets)):
         have, lack = (src, dst) if name in sources else (dst, src)
-        raise UserError(f"{have / name} has no partner {lack / name}; add it or remove the file")
+        raise DataError(f"{have / name} has no partner {lack / name}; add it or remove the file")
     return [(sources[n], targets[n]) for n in sorted(sources)]
 
 
@@ -148,7 +148,7 @@ def load_pair(src: Path, dst: Path, sample_rate: int) -> tuple[np.ndarray, np.nd
     """Both files of a pair at the model rate, mono; their durations must agree within 10 ms."""
     (xs, srs), (xd, srd) = load_audio(src), load_audio(dst)
     if abs(xs.shape[1] / srs - xd.shape[1] / srd) > 0.01:
-        raise UserError(
+        raise DataError(
             f"{src} lasts {xs.shape[1] / srs:.3f} s but its partner {dst} lasts "
             f"{xd.shape[1] / srd:.3f} s; the two must be aligned and of the same length"
         )

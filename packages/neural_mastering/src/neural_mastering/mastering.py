@@ -13,27 +13,40 @@
    field) and neighbouring chunks are cross-faded with complementary raised-cosine ramps over
    `overlap` samples, so there are no seams. Chunk starts are multiples of 2^levels so the
    pooling grid matches whole-file processing.
+4. `master_audio` (what `mastering-infer` runs) wraps this: the network hears the input
+   normalised to REFERENCE_LUFS, a guard drops a residual that misbehaves, and
+   `delivery.deliver` sets loudness and true peak.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.signal
 import torch
 from tqdm.auto import tqdm
 
+from neural_mastering.audio_io import resample
+from neural_mastering.checkpoint import TrainedMastering
+from neural_mastering.delivery import MIN_DURATION_S, Delivered, deliver
 from neural_mastering.dsp.eq import apply_eq_sos
+from neural_mastering.metrics import lufs
 from neural_mastering.model import MasteringModel
+from neural_mastering.reference import balance_db, distance_db, match_balance
+from sigshared.errors import ConfigError, DataError
 
 
 @dataclass
 class MasteredTrack:
-    """Output audio (C, T) float32 at the model rate, the EQ parameters and the latent."""
+    """Output audio (C, T) float32 at the model rate (EQ output + residual), both parts, the
+    EQ parameters and the cascade's coefficients."""
 
     audio: np.ndarray
     eq_output: np.ndarray
+    residual: np.ndarray | None
     params: dict[str, np.ndarray]
     b: np.ndarray
     a: np.ndarray
@@ -125,51 +138,190 @@ def master_track(
     device: torch.device | str = "cpu",
     progress: bool = False,
     latent_s: float | None = 60.0,
+    eq_amount: float = 1.0,
 ) -> MasteredTrack:
-    """Master x (C, T) float at the model's sample rate; see the module docstring."""
+    """Master x (C, T) float at the model's sample rate; see the module docstring.
+
+    `eq_amount` (0..1) scales every band's predicted gain in dB (0: a flat EQ)."""
     device = torch.device(device)
     model.eval().to(device)
     sr = model.cfg.sample_rate
     chunk = max(int(chunk_s * sr), 4096)
     z = track_latent(model, x, chunk, device, latent_s)
     params = model.eq(z)
+    params["gain_db"] = params["gain_db"] * eq_amount
     b, a = model.eq_coefficients(params)
     gain = 10 ** (float(params["makeup_db"][0]) / 20)
     eq_out = (apply_eq_sos(x, b[0], a[0]) * gain).astype(np.float32)
-    out = eq_out
+    out, residual = eq_out, None
     if model.residual is not None:
         overlap, context = int(overlap_s * sr), int(context_s * sr)
-        out = eq_out + residual_chunked(model, x, z, chunk, overlap, context, device, progress)
+        residual = residual_chunked(model, x, z, chunk, overlap, context, device, progress)
+        out = eq_out + residual
     return MasteredTrack(
         audio=out,
         eq_output=eq_out,
+        residual=residual,
         params={k: v[0].cpu().numpy() for k, v in params.items()},
         b=b[0].cpu().numpy().astype(np.float64),
         a=a[0].cpu().numpy().astype(np.float64),
     )
 
 
-def finalize_level(
+# The loudness the network hears: the median of its training inputs (de-mastered synthetic
+# crops: 10th-90th percentile -27.7 .. -19.0, median -22.1 LUFS). Normalising every input to it
+# makes the EQ independent of the input's level.
+REFERENCE_LUFS = -22.0
+# Residual guard: the residual is dropped (EQ only) when its RMS comes within 6 dB of the EQ
+# output's, or below 125 Hz within 6 dB of the EQ output's energy there (rumble), or when it
+# is not finite. A sound residual is a correction, tens of dB under the signal.
+RESIDUAL_MAX_DB = -6.0
+RESIDUAL_LOW_MAX_DB = -6.0
+RESIDUAL_LOW_HZ = 125.0
+
+
+@dataclass
+class MasteringResult:
+    """A mastered song at its own rate and length: the delivered audio and what the last stage
+    did (`delivery.Delivered`), the model-rate track (EQ parameters, coefficients), the gain
+    that normalised the input for the network, and the residual guard's verdict."""
+
+    delivered: Delivered
+    track: MasteredTrack
+    input_gain_db: float
+    residual: dict[str, float | bool | str]
+    balance_distance_db: dict[str, float] | None = None
+
+    @property
+    def audio(self) -> np.ndarray:
+        return self.delivered.audio
+
+
+def check_settings(
+    target_lufs: float,
+    ceiling_db: float,
+    chunk_s: float,
+    latent_s: float,
+    mix: float = 1.0,
+    eq_amount: float = 1.0,
+) -> None:
+    """ConfigError naming the value of a `master_audio` setting that is non-finite or out of
+    range."""
+    for name, value in (
+        ("target loudness", target_lufs),
+        ("ceiling", ceiling_db),
+        ("chunk length", chunk_s),
+        ("latent excerpt length", latent_s),
+        ("mix", mix),
+        ("EQ amount", eq_amount),
+    ):
+        if not math.isfinite(value):
+            raise ConfigError(f"the {name} must be a finite number; got {value}")
+    if not -70 <= target_lufs <= 0:
+        raise ConfigError(f"the target loudness must be in [-70, 0] LUFS; got {target_lufs}")
+    if not -20 <= ceiling_db <= 0:
+        raise ConfigError(f"the true-peak ceiling must be in [-20, 0] dBTP; got {ceiling_db}")
+    if chunk_s < 1:
+        raise ConfigError(f"the chunk length must be >= 1 second; got {chunk_s}")
+    if latent_s < 0:
+        raise ConfigError(f"the latent excerpt length must be >= 0 seconds; got {latent_s}")
+    if not (0 <= mix <= 1 and 0 <= eq_amount <= 1):
+        raise ConfigError(f"mix and EQ amount must be in [0, 1]; got {mix}, {eq_amount}")
+
+
+def _energy_db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-30))
+
+
+def residual_verdict(track: MasteredTrack, sample_rate: int) -> dict[str, float | bool | str]:
+    """Whether the residual may be kept: its level against the EQ output's, overall and below
+    125 Hz (dB), and the reason when it may not (see RESIDUAL_MAX_DB)."""
+    if track.residual is None:
+        return {"used": False, "reason": "the model has no residual path"}
+    r, e = track.residual, track.eq_output
+    if not np.isfinite(r).all():
+        return {"used": False, "reason": "the residual is not finite"}
+    sos = scipy.signal.butter(4, RESIDUAL_LOW_HZ, fs=sample_rate, output="sos")
+    ratio = _energy_db(r) - _energy_db(e)
+    low = _energy_db(scipy.signal.sosfilt(sos, r.mean(0))) - _energy_db(
+        scipy.signal.sosfilt(sos, e.mean(0))
+    )
+    verdict: dict[str, float | bool | str] = {"level_db": ratio, "low_level_db": low}
+    if ratio > RESIDUAL_MAX_DB:
+        verdict |= {"used": False, "reason": f"residual {ratio:+.1f} dB against the EQ output"}
+    elif low > RESIDUAL_LOW_MAX_DB:
+        verdict |= {"used": False, "reason": f"residual {low:+.1f} dB below 125 Hz"}
+    else:
+        verdict |= {"used": True, "reason": ""}
+    return verdict
+
+
+def master_audio(
+    trained: TrainedMastering,
     x: np.ndarray,
     sample_rate: int,
-    target_lufs: float | None,
-    ceiling_db: float,
-    margin_db: float = 0.01,
-) -> tuple[np.ndarray, float]:
-    """Loudness-normalise x (C, T) to target_lufs (None: keep), then lower the gain as far as
-    needed so the true peak stays `margin_db` below `ceiling_db` dBTP.
+    target_lufs: float = -14.0,
+    ceiling_db: float = -1.0,
+    chunk_s: float = 10.0,
+    latent_s: float = 60.0,
+    mix: float = 1.0,
+    eq_amount: float = 1.0,
+    reference_db: np.ndarray | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> MasteringResult:
+    """Master x (C, T) at `sample_rate`.
 
-    Returns (scaled audio float32, total gain in dB). Silence is left as it is. The true peak
-    is linear in the gain, so one correction is exact; the margin absorbs 24-bit rounding.
+    1. the input, at the model rate, is normalised to REFERENCE_LUFS (silence: left as is);
+    2. `master_track` (EQ scaled by `eq_amount`, plus the residual if `residual_verdict`
+       keeps it);
+    3. back to the input's rate and length, the normalising gain undone;
+    4. `mix` (0..1): the processed signal blended with the loudness-matched original;
+       with `reference_db` (a `reference.reference_balance`), a matching filter then moves
+       its third-octave balance to the references' (distances before / after reported);
+    5. `delivery.deliver`: DC block, loudness to `target_lufs`, true-peak limit at
+       `ceiling_db`.
+    latent_s 0 hears the whole song.
     """
-    from neural_mastering.metrics import lufs, true_peak
-
-    gain_db = 0.0
-    if target_lufs is not None:
-        level = lufs(x, sample_rate)
-        if np.isfinite(level):
-            gain_db = target_lufs - level
-    peak = true_peak(x) + gain_db
-    if peak > ceiling_db - margin_db:
-        gain_db -= peak - (ceiling_db - margin_db)
-    return (x * 10 ** (gain_db / 20)).astype(np.float32), gain_db
+    check_settings(target_lufs, ceiling_db, chunk_s, latent_s, mix, eq_amount)
+    if x.shape[-1] < MIN_DURATION_S * sample_rate:
+        raise DataError(
+            f"the audio lasts {x.shape[-1] / sample_rate:.3f} s; mastering needs at least "
+            f"{MIN_DURATION_S} s to measure its loudness"
+        )
+    model_sr = trained.config.model.sample_rate
+    at_model = resample(x, sample_rate, model_sr)
+    level = lufs(at_model, model_sr)
+    norm_db = REFERENCE_LUFS - level if np.isfinite(level) else 0.0
+    track = master_track(
+        trained.model,
+        at_model * np.float32(10 ** (norm_db / 20)),
+        chunk_s=chunk_s,
+        device=device,
+        latent_s=latent_s or None,
+        progress=progress,
+        eq_amount=eq_amount,
+    )
+    verdict = residual_verdict(track, model_sr)
+    processed = track.audio if verdict["used"] else track.eq_output
+    y = resample(processed, model_sr, sample_rate) * 10 ** (-norm_db / 20)
+    y = np.pad(y, ((0, 0), (0, max(0, x.shape[1] - y.shape[1]))))[:, : x.shape[1]]
+    if mix < 1:
+        match = lufs(y, sample_rate) - lufs(x, sample_rate)
+        match = match if np.isfinite(match) else 0.0
+        y = mix * y + (1 - mix) * x * 10 ** (match / 20)
+    distances = None
+    if reference_db is not None:
+        before = distance_db(balance_db(x, sample_rate), reference_db)
+        y = match_balance(y, sample_rate, reference_db)
+    delivered = deliver(y, sample_rate, target_lufs, ceiling_db)
+    if reference_db is not None:
+        after = distance_db(balance_db(delivered.audio, sample_rate), reference_db)
+        distances = {"input": before, "output": after}
+    return MasteringResult(
+        delivered=delivered,
+        track=track,
+        input_gain_db=float(norm_db),
+        residual=verdict,
+        balance_distance_db=distances,
+    )

@@ -16,43 +16,17 @@ starts at zero, so phases 1B / 1C begin training from the EQ-only model's behavi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neural_mastering.config import ModelConfig
 from neural_mastering.dsp.eq import apply_eq_fft, band_coefficients
 
-PHASES = ("1A", "1B", "1C")
 F_MIN_HZ, F_MAX_HZ = 20.0, 20000.0
 GAIN_RANGE_DB, MAKEUP_RANGE_DB = 12.0, 24.0
 Q_MIN, Q_MAX = 0.5, 5.0
-
-
-@dataclass
-class ModelConfig:
-    """Architecture; the defaults are the design document's model."""
-
-    phase: str = "1B"
-    sample_rate: int = 44100
-    stem_channels: list[int] = field(default_factory=lambda: [64, 128])
-    tcn_channels: list[int] = field(default_factory=lambda: [128, 256, 256, 512])
-    latent_dim: int = 512
-    mlp_hidden: int = 256
-    dropout: float = 0.2
-    num_bands: int = 5
-    max_bands: int = 10
-    selector_hidden: int = 128
-    unet_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
-    unet_kernel: int = 15
-    fft_pad: int = 16384
-
-    def __post_init__(self) -> None:
-        if self.phase not in PHASES:
-            from sigshared.errors import UserError
-
-            raise UserError(f"model.phase must be one of {', '.join(PHASES)}; got {self.phase!r}")
 
 
 class TCNBlock(nn.Module):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import scipy.signal
 import torch
 
 from neural_mastering.dsp.eq import magnitude_db
-from neural_mastering.mastering import MasteredTrack
-from neural_mastering.metrics import crest_factor_db, lufs, true_peak
-from sigshared.plotting import new_figure, save_figure
+from neural_mastering.dsp.loudness import loudness_range, momentary_max, short_term_max
+from neural_mastering.mastering import MasteredTrack, MasteringResult
+from neural_mastering.metrics import crest_factor_db, lufs, true_peak, true_peak_fft_db
+from sigshared.plotting import new_figure
 
 
 def band_table(track: MasteredTrack) -> list[dict[str, float | str]]:
@@ -34,19 +36,40 @@ def band_table(track: MasteredTrack) -> list[dict[str, float | str]]:
 
 
 def level_stats(x: np.ndarray, sr: int) -> dict[str, float]:
-    """LUFS, true peak dBTP and crest factor dB of (C, T)."""
+    """LUFS, loudness range, momentary / short-term maxima, true peak (the 4x meter and the
+    independent 8x FFT meter) and crest factor of (C, T)."""
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
     return {
         "lufs": lufs(x, sr),
+        "loudness_range_lu": loudness_range(t, sr),
+        "momentary_max_lufs": momentary_max(t, sr),
+        "short_term_max_lufs": short_term_max(t, sr),
         "true_peak_dbtp": true_peak(x),
+        "true_peak_8x_dbtp": true_peak_fft_db(x),
         "crest_factor_db": crest_factor_db(x),
     }
 
 
+def reduction_trace(reduction_db: np.ndarray, sr: int, points: int = 2000) -> tuple:
+    """(times s, max reduction dB) of the limiter's reduction in `points` equal bins."""
+    n = len(reduction_db)
+    edges = np.linspace(0, n, min(points, max(n, 1)) + 1).astype(int)
+    peaks = np.maximum.reduceat(reduction_db, edges[:-1]) if n else np.zeros(0)
+    return edges[:-1] / sr, peaks
+
+
 def plot_report(
-    path: Path, track: MasteredTrack, before: np.ndarray, after: np.ndarray, sr: int, model_sr: int
+    path: Path,
+    track: MasteredTrack,
+    before: np.ndarray,
+    after: np.ndarray,
+    reduction_db: np.ndarray,
+    sr: int,
+    model_sr: int,
 ) -> None:
-    """EQ curve (total and per band) above the before / after spectra of the channel mean."""
-    fig, (ax_eq, ax_sp) = new_figure(2, 1, figsize=(9, 7))
+    """EQ curve (total and per band), the before / after spectra of the channel mean and the
+    limiter's gain reduction over time, written to `path` as PNG."""
+    fig, (ax_eq, ax_sp, ax_gr) = new_figure(3, 1, figsize=(9, 10))
     f = np.geomspace(20, min(20000, 0.49 * model_sr), 512)
     ft = torch.from_numpy(f)
     b, a = torch.from_numpy(track.b), torch.from_numpy(track.a)
@@ -63,4 +86,51 @@ def plot_report(
     ax_sp.set_xlabel("frequency (Hz)")
     ax_sp.set_ylabel("power (dB/Hz)")
     ax_sp.legend()
-    save_figure(fig, path)
+    times, peaks = reduction_trace(reduction_db, sr)
+    ax_gr.fill_between(times, 0, -peaks, step="post", lw=0.5)
+    ax_gr.set_xlabel("time (s)")
+    ax_gr.set_ylabel("limiter gain (dB)")
+    ax_gr.set_title(
+        f"limiter gain reduction: max {reduction_db.max() if reduction_db.size else 0:.1f} dB, "
+        f"mean {reduction_db.mean() if reduction_db.size else 0:.2f} dB"
+    )
+    # PNG by name, not by suffix: the path may be a temporary one (see sigshared.files).
+    try:
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
+
+
+def build_report(
+    result: MasteringResult,
+    before: np.ndarray,
+    sample_rate: int,
+    phase: str,
+    settings: dict[str, float | int | str],
+) -> dict:
+    """The JSON report of one mastered song: settings, EQ bands, the network's input gain,
+    the residual guard, the limiter's gain reduction, levels before / after."""
+    track, delivered = result.track, result.delivered
+    report = {
+        "phase": phase,
+        "sample_rate": sample_rate,
+        "channels": int(before.shape[0]),
+        "settings": settings,
+        "eq_bands": band_table(track),
+        "network_input_gain_db": result.input_gain_db,
+        "residual": result.residual,
+        "output_gain_db": delivered.gain_db,
+        "limiter": {
+            "gain_reduction_max_db": delivered.reduction_max_db,
+            "gain_reduction_mean_db": delivered.reduction_mean_db,
+            "loudness_iterations": delivered.iterations,
+        },
+        "silent_input": delivered.silent,
+        "before": level_stats(before, sample_rate),
+        "after": level_stats(result.audio, sample_rate),
+    }
+    if result.balance_distance_db is not None:
+        report["reference_balance_distance_db"] = result.balance_distance_db
+    if "band_weights" in track.params:
+        report["band_weights"] = [float(w) for w in track.params["band_weights"]]
+    return report

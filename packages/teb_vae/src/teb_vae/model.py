@@ -1,7 +1,10 @@
 """SeqVaeTeb: the TEB sequential VAE forecasting 2 minutes of FHR from every feature step.
 
 Flow (shapes at the defaults; B batch, S = 300 feature steps, H = 480 forecast samples):
-    x_ph (B, 76, S) --SourceEncoder--> mu_x (B, S, 16)
+    x_ph (B, 76 + 3, S): the UP phase harmonics followed by the validity channels
+        (`teb_vae.quality.validity_channels`: valid FHR share, valid UC share, time since the
+        last valid FHR sample), so the model can tell filled gaps from signal
+    x_ph --SourceEncoder--> mu_x (B, S, 16)
     y_st, y_ph (B, 76, S) --TargetEncoder--> mu_y (B, S, 16), logvar_y (B, S, 32)
         prior p(z|y) = N(mu_y, exp(logvar_y[..., :16])); c = logvar_y[..., 16:]
     (mu_x, c) --ConditionalEncoder--> q(z|x,y) = N(mu_post, exp(logvar_post)), z (B, S, 16)
@@ -9,7 +12,8 @@ Flow (shapes at the defaults; B batch, S = 300 feature steps, H = 480 forecast s
         (i+1)*T .. (i+1)*T + H - 1 (T = decimation factor), see teb_vae.forecast.
     plus a level forecast (`LevelForecast`): a linear map of trailing means (over 1 to 120
         steps) of the order-0 channels of y_st (the local FHR level, S0) and x_ph (the local UP
-        level) at step i to a smooth H-sample curve added to the means of step i. Not in the
+        level) and of the validity channels at step i to a smooth H-sample curve added to the
+        means of step i. Not in the
         design document: it hands the decoder the FHR level at several time scales directly
         instead of through the LSTMs and the KL-regularised latent, which short trainings
         otherwise fail to learn, so the VAE models the departures from it.
@@ -20,12 +24,16 @@ inputs at steps <= t only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
-from sigshared.losses import gaussian_nll, kl_divergence
+from teb_vae.config import (
+    ConditionalEncoderConfig,
+    DecoderConfig,
+    ModelConfig,
+    SourceEncoderConfig,
+    TargetEncoderConfig,
+)
 from teb_vae.layers import (
     CausalResidualBlock,
     ChannelReductionBlock,
@@ -42,73 +50,6 @@ LOGVAR_RANGE = (-10.0, 10.0)
 
 def _floor(x: float) -> int:
     return int(x)
-
-
-@dataclass
-class SourceEncoderConfig:
-    reduced_channels: int = 32
-    linear_dims: list[int] = field(default_factory=lambda: [26, 32, 32])
-    conv_kernel_size: list[int] = field(default_factory=lambda: [9, 7, 5, 3])
-    fusion_dims: list[int] = field(default_factory=lambda: [60, 50])
-    lstm_hidden_dim: int = 128
-    lstm_num_layers: int = 3
-    output_dims: list[int] = field(default_factory=lambda: [102, 82, 66, 53])
-    final_dims: list[int] = field(default_factory=lambda: [43, 35, 27, 21])
-    dropout: float = 0.1
-
-
-@dataclass
-class TargetEncoderConfig:
-    reduction_dims: list[int] = field(default_factory=lambda: [64, 32])
-    st_linear_dims: list[int] = field(default_factory=lambda: [32, 32, 32])
-    ph_linear_dims: list[int] = field(default_factory=lambda: [32, 32])
-    conv_kernel_size: list[int] = field(default_factory=lambda: [11, 9, 7, 5, 3])
-    fusion_dims: list[int] = field(default_factory=lambda: [60, 55, 50])
-    lstm_hidden_dim: int = 128
-    lstm_num_layers: int = 3
-    head_dim: int = 66
-    head_hidden: int = 5
-    dropout: float = 0.1
-
-
-@dataclass
-class ConditionalEncoderConfig:
-    fusion_dims: list[int] = field(default_factory=lambda: [55, 47, 41, 35])
-    head_dims: list[int] = field(default_factory=lambda: [30, 26, 22, 19])
-    dropout: float = 0.1
-
-
-@dataclass
-class DecoderConfig:
-    latent_dim_out: int = 128
-    latent_hidden: int = 6
-    deep_dims: list[int] = field(default_factory=lambda: [140, 152, 164, 176])
-    expand_hidden: int = 10
-    conv_channels: list[int] = field(default_factory=lambda: [24, 48, 32, 24])
-    post_dims: list[int] = field(default_factory=lambda: [32, 28, 24, 20])
-    smoother_kernel: int = 11
-    head_channels: list[int] = field(default_factory=lambda: [16, 8])
-    upsample_channels: int = 8
-    dropout: float = 0.1
-
-
-@dataclass
-class ModelConfig:
-    input_channels: int = 76
-    sequence_length: int = 300
-    decimation_factor: int = 16
-    horizon: int = 480
-    latent_dim_source: int = 16
-    latent_dim_target: int = 16
-    latent_dim_z: int = 16
-    kld_beta: float = 1.0
-    kld_warmup_steps: int = 0
-    warmup_period: int = 30
-    level_windows: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 15, 30, 60, 120])
-    source: SourceEncoderConfig = field(default_factory=SourceEncoderConfig)
-    target: TargetEncoderConfig = field(default_factory=TargetEncoderConfig)
-    conditional: ConditionalEncoderConfig = field(default_factory=ConditionalEncoderConfig)
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
 
 class _DualPath(nn.Module):
@@ -314,32 +255,6 @@ class Decoder(nn.Module):
         logvar = self.logvar_head(x).reshape(b, s, self.horizon).clamp(*LOGVAR_RANGE)
         return {"raw_signal_mu": mu, "raw_signal_logvar": logvar}
 
-    @staticmethod
-    def compute_loss(
-        predictions: dict[str, torch.Tensor],
-        target_raw_signal: torch.Tensor,
-        warmup_period: int = 30,
-        decimation: int = 16,
-        valid: torch.Tensor | None = None,
-        steps: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Gaussian NLL of the future samples, over steps >= warmup_period only.
-
-        predictions: (B, S', H) for the step indices `steps` (default 0..S'-1);
-        target_raw_signal: (B, N) or (B, N, 1); valid: optional (B, N) bool sample mask.
-        Step i is compared with samples (i+1)*decimation + k, k < H, that exist and are valid.
-        Returns 0 (not NaN) when no step is past the warm-up.
-        """
-        from teb_vae.forecast import future_targets
-
-        mu, logvar = predictions["raw_signal_mu"], predictions["raw_signal_logvar"]
-        y = target_raw_signal[..., 0] if target_raw_signal.dim() == 3 else target_raw_signal
-        if steps is None:
-            steps = torch.arange(mu.shape[1], device=mu.device)
-        target, mask = future_targets(y, steps, mu.shape[-1], decimation, valid)
-        mask = mask & (steps >= warmup_period)[None, :, None]
-        return gaussian_nll(mu, logvar, target, mask=mask, logvar_clamp=LOGVAR_RANGE)
-
 
 class _ChannelNorm(nn.LayerNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -352,15 +267,18 @@ class SeqVaeTeb(nn.Module):
     def __init__(self, cfg: ModelConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or ModelConfig()
-        self.source_encoder = SourceEncoder(cfg.input_channels, cfg.latent_dim_source, cfg.source)
+        v = cfg.validity_channels
+        self.source_encoder = SourceEncoder(
+            cfg.input_channels + v, cfg.latent_dim_source, cfg.source
+        )
         self.target_encoder = TargetEncoder(cfg.input_channels, cfg.latent_dim_target, cfg.target)
         self.conditional_encoder = ConditionalEncoder(
             cfg.latent_dim_source, cfg.latent_dim_target, cfg.latent_dim_z, cfg.conditional
         )
         self.decoder = Decoder(cfg.latent_dim_z, cfg.horizon, cfg.decoder)
-        self.level_forecast = LevelForecast(2, cfg.horizon, cfg.level_windows)
-        # Optimizer steps seen by compute_loss in training mode: drives the KL warm-up and is
-        # saved with the weights so a resumed run continues the annealing where it stopped.
+        self.level_forecast = LevelForecast(2 + v, cfg.horizon, cfg.level_windows)
+        # Training steps counted by teb_vae.objective: drives the KL warm-up and is saved with
+        # the weights so a resumed run continues the annealing where it stopped.
         self.register_buffer("kld_step", torch.zeros((), dtype=torch.long))
         initialization(self)
 
@@ -395,12 +313,11 @@ class SeqVaeTeb(nn.Module):
         """Full pass. `steps` (optional (S',) long) decodes only those steps (to save memory in
         training); outputs raw_signal_mu / raw_signal_logvar (B, S or S', H), z (B, S, latent),
         the prior / posterior parameters, and `steps`. `y_raw` is accepted for interface
-        compatibility; pass it to `compute_loss`."""
-        for name, t in (("y_st", y_st), ("y_ph", y_ph), ("x_ph", x_ph)):
-            if t.dim() != 3 or t.shape[1] != self.cfg.input_channels:
-                raise ValueError(
-                    f"{name} must be (B, {self.cfg.input_channels}, S), got {tuple(t.shape)}"
-                )
+        compatibility; the loss (teb_vae.objective) takes it."""
+        c, v = self.cfg.input_channels, self.cfg.validity_channels
+        for name, t, want in (("y_st", y_st, c), ("y_ph", y_ph, c), ("x_ph", x_ph, c + v)):
+            if t.dim() != 3 or t.shape[1] != want:
+                raise ValueError(f"{name} must be (B, {want}, S), got {tuple(t.shape)}")
         out = self.encode(y_st, y_ph, x_ph)
         if steps is None:
             steps = torch.arange(y_st.shape[-1], device=y_st.device)
@@ -409,64 +326,16 @@ class SeqVaeTeb(nn.Module):
         return out
 
     def level(self, y_st: torch.Tensor, x_ph: torch.Tensor) -> torch.Tensor:
-        """Level forecast (B, S, H) from the order-0 channels of y_st and x_ph (B, C, S)."""
-        return self.level_forecast(torch.cat([y_st[:, :1], x_ph[:, :1]], dim=1))
+        """Level forecast (B, S, H) from the order-0 channels of y_st and x_ph and the
+        validity channels (the last `validity_channels` of x_ph)."""
+        c = self.cfg.input_channels
+        return self.level_forecast(torch.cat([y_st[:, :1], x_ph[:, :1], x_ph[:, c:]], dim=1))
 
     def _decode(self, z: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
         """Decoder output for z (B, S', latent) plus the level forecast (B, S', H)."""
         dec = self.decoder(z)
         dec["raw_signal_mu"] = dec["raw_signal_mu"] + level
         return dec
-
-    def kld_weight(self) -> float:
-        """kld_beta times the linear warm-up factor min(1, kld_step / kld_warmup_steps)."""
-        w = self.cfg.kld_warmup_steps
-        factor = 1.0 if w <= 0 else min(1.0, float(self.kld_step) / w)
-        return self.cfg.kld_beta * factor
-
-    def compute_loss(
-        self,
-        forward_outputs: dict[str, torch.Tensor],
-        y_raw: torch.Tensor,
-        compute_kld_loss: bool = True,
-        valid: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor | None]:
-        """The document's loss dictionary (plus "loss" for the Trainer).
-
-        KL(q(z|x,y) || p(z|y)) is summed over latent dimensions and averaged over batch and
-        steps past the warm-up; total = NLL + kld_weight() * KL.
-        """
-        nll = self.decoder.compute_loss(
-            forward_outputs,
-            y_raw,
-            self.cfg.warmup_period,
-            self.cfg.decimation_factor,
-            valid,
-            forward_outputs.get("steps"),
-        )
-        kld = torch.zeros((), device=nll.device)
-        if compute_kld_loss:
-            kl = kl_divergence(
-                forward_outputs["mu_post"],
-                forward_outputs["logvar_post"],
-                forward_outputs["mu_prior"],
-                forward_outputs["logvar_prior"],
-            ).sum(-1)
-            kl = kl[:, self.cfg.warmup_period :]
-            kld = kl.mean() if kl.numel() else kld
-        beta = self.kld_weight()
-        if self.training:
-            self.kld_step += 1
-        total = nll + beta * kld
-        return {
-            "loss": total,
-            "total_loss": total,
-            "reconstruction_error": nll,
-            "reconstruction_loss": nll,
-            "kld_loss": kld,
-            "classification_loss": None,
-            "raw_signal_loss": nll,
-        }
 
     @torch.no_grad()
     def predict_raw_signal(

@@ -1,6 +1,8 @@
 """The 4-panel forecast figure and the training callback that writes it.
 
-Panels (one sample, shared time axis in minutes): (1) normalised FHR and UP; (2) FHR with the
+Samples that are not measured FHR (filled gaps, artefacts, maternal capture) are shaded grey
+in the signal panels. Panels (one sample, shared time axis in minutes): (1) normalised FHR
+and UP; (2) FHR with the
 mean forecast `mu_pr_means` and a +/- 2 std band from `log_var_means`; (3) FHR with the
 NaN-aware sum of the forecasts issued at steps 30, 60, ..., 270 (NaN where none covers a
 sample); (4) the latent z as an image (channels x time), any width.
@@ -18,6 +20,7 @@ from sigshared.training import Callback
 from teb_vae.features.preprocess import FS
 from teb_vae.forecast import assemble_all, nan_sum
 from teb_vae.model import SeqVaeTeb
+from teb_vae.quality import runs
 
 SUM_STEPS = tuple(range(30, 300, 30))
 
@@ -32,12 +35,21 @@ def plot_forecast_panels(
     path: str | Path,
     sum_steps: Sequence[int] = SUM_STEPS,
     title: str | None = None,
+    invalid: torch.Tensor | None = None,
 ) -> Path:
     """One sample: y_raw, up_raw, mu_pr_means, log_var_means (N,); mu_pr (S, N); latent_z
-    (S, D). Writes a 4-panel PDF (or PNG) and closes the figure."""
+    (S, D); optional `invalid` (N,) bool, the samples that are not measured FHR (filled gaps,
+    artefacts, maternal capture), shaded grey in the signal panels. Writes a 4-panel PDF (or
+    PNG) and closes the figure."""
     n = y_raw.shape[-1]
     t = torch.arange(n) / FS / 60.0
     fig, axes = stacked_panels(4, xlabel="time (min)")
+    if invalid is not None:
+        for start, length in runs(invalid.cpu().numpy()):
+            for ax in axes[:3]:
+                ax.axvspan(
+                    start / FS / 60.0, (start + length) / FS / 60.0, color="0.85", lw=0, zorder=0
+                )
     plot_overlay(axes[0], t, y_raw, up_raw, "FHR (normalised)", "UP (normalised)")
     axes[0].set_title(title or "input signals")
     axes[1].plot(t, y_raw.cpu(), color="#222222", label="FHR")
@@ -88,6 +100,7 @@ def plot_sample(
         out["z"][0].cpu(),
         path,
         title=title,
+        invalid=~batch["valid"][0].cpu(),
     )
 
 

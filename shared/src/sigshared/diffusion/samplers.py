@@ -16,20 +16,12 @@ from sigshared.diffusion.steps import ddim_step, ddim_timesteps, ddpm_step
 from sigshared.schedules import NoiseSchedule
 
 
-def _steps_argument(num_inference_steps: int | None, steps: int | None) -> int | None:
-    # `steps` is the name these functions used before the shared vocabulary; it stays accepted
-    # until every member calls `GaussianDiffusion.sample`.
-    if steps is not None and num_inference_steps is not None:
-        raise ValueError("pass num_inference_steps only (steps is its former name)")
-    return num_inference_steps if steps is None else steps
-
-
 @torch.no_grad()
 def ddim_sample(
     model_fn: ModelFn,
     schedule: NoiseSchedule,
     shape: tuple[int, ...],
-    num_inference_steps: int | None = None,
+    num_inference_steps: int,
     *,
     prediction_type: str,
     eta: float = 0.0,
@@ -44,7 +36,6 @@ def ddim_sample(
     t_start: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
-    steps: int | None = None,
 ):
     """Sample with DDIM over `num_inference_steps` respaced steps; returns x0 of `shape`
     (and the trajectory, start sample first, if asked).
@@ -52,9 +43,7 @@ def ddim_sample(
     `x_T` replaces the initial Gaussian draw; with `t_start` the chain starts at that step
     (x_T must then be a sample noised to t_start, e.g. by `q_sample`).
     """
-    n = _steps_argument(num_inference_steps, steps)
-    if n is None:
-        raise ValueError("ddim_sample needs num_inference_steps")
+    n = num_inference_steps
     check_prediction_type(prediction_type)
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
@@ -104,14 +93,13 @@ def ddpm_sample(
     t_start: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
-    steps: int | None = None,
 ):
     """Ancestral (DDPM) sampling; `num_inference_steps=None` visits every training step.
 
     Fewer steps respace the chain (Nichol & Dhariwal 2021, Sec. 4); the arguments are those of
     `ddim_sample` without eta, since ancestral sampling always draws the posterior variance.
     """
-    n = _steps_argument(num_inference_steps, steps)
+    n = num_inference_steps
     check_prediction_type(prediction_type)
     device = resolve_device(device, x_T, schedule.device)
     train_steps = schedule.num_timesteps

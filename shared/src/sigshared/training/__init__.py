@@ -12,7 +12,6 @@ from sigshared.training.distributed import DistributedContext, init_distributed
 from sigshared.training.ema import EMA, unwrap
 from sigshared.training.lr_schedules import warmup_cosine
 from sigshared.training.runtime import (
-    create_run_dir,
     get_rng_state,
     isolated_rng,
     run_folder,
@@ -39,7 +38,6 @@ __all__ = [
     "apply_common_arguments",
     "available_configs",
     "config_to_dict",
-    "create_run_dir",
     "get_rng_state",
     "init_distributed",
     "isolated_rng",

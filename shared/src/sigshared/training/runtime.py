@@ -91,32 +91,6 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def create_run_dir(
-    package: str, out: str | Path | None = None, root: str | Path = "runs", overwrite: bool = False
-) -> Path:
-    """The run folder: `out`, or `root/<package>/<YYYYmmdd-HHMMSS>/` (suffixed if taken).
-
-    An existing non-empty `out` is refused unless `overwrite`, so no earlier run is lost.
-    """
-    if out is not None:
-        path = Path(out)
-        if path.exists() and not path.is_dir():
-            raise UserError(f"output folder {path} is a file; choose another --out")
-        if path.is_dir() and any(path.iterdir()) and not overwrite:
-            raise UserError(
-                f"output folder {path} is not empty; choose another --out or pass --overwrite"
-            )
-    else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(root) / package / stamp
-        n = 1
-        while path.exists():
-            path = Path(root) / package / f"{stamp}-{n}"
-            n += 1
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 RUN_MARKERS = ("config.yaml", "metrics.csv", "checkpoints")
 
 

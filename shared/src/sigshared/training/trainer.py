@@ -91,16 +91,11 @@ class TrainerConfig:
         for name, value in at_least_one.items():
             if value is not None and value < 1:
                 raise ConfigError(f"trainer.{name} must be an integer >= 1, got {value}")
-        if self.max_minutes is not None and not (math.isfinite(self.max_minutes) and self.max_minutes > 0):
-            raise ConfigError(
-                f"trainer.max_minutes must be a finite number > 0 (or null), got {self.max_minutes}"
-            )
-        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
-            raise ConfigError(
-                f"trainer.grad_clip must be a finite number > 0 (or null), got {self.grad_clip}"
-            )
+        for name, value in {"max_minutes": self.max_minutes, "grad_clip": self.grad_clip}.items():
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"trainer.{name} must be finite and > 0, or null; got {value}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise ConfigError(f"trainer.ema_decay must be in (0, 1) (or null), got {self.ema_decay}")
+            raise ConfigError(f"trainer.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
         if self.num_workers < 0:
             raise ConfigError(f"trainer.num_workers must be >= 0, got {self.num_workers}")
         if self.monitor_mode not in ("min", "max"):

@@ -15,17 +15,22 @@ Items with no block above both gates (silence, or shorter than one 400 ms block)
 -inf LUFS; the gradient stays finite (zero) there.
 
 True peak (BS.1770-4 Annex 2): 4x oversampling with a windowed-sinc interpolator, the maximum
-absolute value over the oversampled and the original samples, in dBTP. Only the blocks that can
-hold it are oversampled: an interpolated sample is at most L1(interpolator phase) times the
-largest |sample| within its taps, so a block whose bound is below a peak already found is
-skipped without being computed. The result is the maximum over every oversampled sample, as
-if all were computed (tested against the full computation).
+absolute value over the oversampled and the original samples, in dBTP, refined by a parabola
+through the largest oversampled |value| and its two neighbours. The interpolator (64 taps per
+phase, Kaiser beta 8, cut-off at the input's Nyquist frequency) is flat to 0.004 dB up to
+20 kHz at 44.1 kHz, and the parabola removes the 4x grid's error (up to 0.56 dB for a 20 kHz
+tone between grid points): sines of 1-20 kHz at random phases read within 0.001 dB of their
+amplitude (tested to 0.02 dB). Only the blocks that can hold the peak are oversampled: an
+interpolated value is at most L1(interpolator phase) times the largest |sample| within its
+taps, so a block whose bound is below a peak already found is skipped. The result is the one
+the full computation gives (tested).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import scipy.signal
 import torch
 import torch.nn.functional as F
@@ -119,15 +124,37 @@ def integrated_loudness(audio: torch.Tensor, sample_rate: float) -> torch.Tensor
     return lufs[0] if dim < 3 else lufs
 
 
-def _interpolator(factor: int, taps_per_phase: int) -> torch.Tensor:
-    # Kaiser-windowed sinc; the cut-off at 0.96 of the input Nyquist keeps the top octave.
+INTERPOLATOR_TAPS_PER_PHASE = 64
+INTERPOLATOR_BETA = 8.0
+
+
+def interpolator(factor: int = 4, taps_per_phase: int = INTERPOLATOR_TAPS_PER_PHASE) -> np.ndarray:
+    """The true-peak interpolation filter (factor * taps_per_phase taps, DC gain `factor`).
+
+    Kaiser-windowed sinc with its cut-off at the input's Nyquist frequency: a cut-off lower
+    than that (0.96 x Nyquist before) attenuates the top octave and reads bright material low.
+    """
     taps = scipy.signal.firwin(
-        factor * taps_per_phase, 0.96 / factor, window=("kaiser", 8.0), fs=2.0
+        factor * taps_per_phase, 1.0 / factor, window=("kaiser", INTERPOLATOR_BETA), fs=2.0
     )
-    return torch.tensor(taps * factor, dtype=torch.float32)
+    return taps * factor
 
 
-def oversample(audio: torch.Tensor, factor: int = 4, taps_per_phase: int = 16) -> torch.Tensor:
+def _interpolator(factor: int, taps_per_phase: int) -> torch.Tensor:
+    return torch.tensor(interpolator(factor, taps_per_phase), dtype=torch.float32)
+
+
+def parabolic_peak(left: torch.Tensor, centre: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """The vertex of the parabola through (-1, left), (0, centre), (1, right), where centre is
+    a local maximum of |interpolated signal|; centre itself where the three are not concave."""
+    curvature = 2 * centre - left - right
+    lift = (left - right) ** 2 / (8 * curvature.clamp_min(1e-12))
+    return torch.where(curvature > 0, centre + lift, centre)
+
+
+def oversample(
+    audio: torch.Tensor, factor: int = 4, taps_per_phase: int = INTERPOLATOR_TAPS_PER_PHASE
+) -> torch.Tensor:
     """Band-limited interpolation of audio (B, C, T) to `factor` x the rate: (B, C, factor*T).
 
     Polyphase form: output sample n*factor + p = sum_k h[k*factor + p] x[n - k], one small
@@ -143,10 +170,19 @@ def oversample(audio: torch.Tensor, factor: int = 4, taps_per_phase: int = 16) -
     return up[:, delay : delay + factor * t].reshape(bsz, ch, factor * t)
 
 
+def refined_peak(up: torch.Tensor) -> torch.Tensor:
+    """max |up| of oversampled rows (N, L), refined by `parabolic_peak` at the maximum."""
+    flat = up.abs().flatten()
+    i = int(torch.argmax(flat))
+    if i % up.shape[-1] in (0, up.shape[-1] - 1):
+        return flat[i]
+    return parabolic_peak(flat[i - 1], flat[i], flat[i + 1])
+
+
 def _item_true_peak(
     x: torch.Tensor, factor: int, taps_per_phase: int, block: int, group: int
 ) -> torch.Tensor:
-    """max(|x|, |oversample(x)|) of one item (C, T), oversampling only blocks that can hold it."""
+    """Refined max |oversample(x)| of one item (C, T), oversampling only blocks that can hold it."""
     c, t = x.shape
     peak = x.abs().max()
     nb = -(-t // block)
@@ -155,11 +191,12 @@ def _item_true_peak(
     # Largest |sample| each block's interpolated samples can see: the block and its halo.
     seen = F.max_pool1d(padded.abs()[:, None], 2 * halo + block, block)[:, 0, :nb]
     phases = _interpolator(factor, taps_per_phase).view(taps_per_phase, factor).T
-    # The margin keeps the float32 bound conservative against rounding.
-    bound = seen * (phases.abs().sum(-1).max().item() * (1 + 1e-4))
+    # The margin keeps the bound conservative against float32 rounding and the parabola's lift
+    # (< 0.01 dB for a band-limited signal).
+    bound = seen * (phases.abs().sum(-1).max().item() * 1.01)
     order = torch.argsort(bound.flatten(), descending=True)
     span = torch.arange(block + 2 * halo)
-    pos = torch.arange(block * factor)
+    pos = torch.arange(-factor, (block + 1) * factor)
     for i in range(0, len(order), group):
         idx = order[i : i + group]
         if bound.flatten()[idx[0]] <= peak:
@@ -167,10 +204,13 @@ def _item_true_peak(
         ch, blk = idx // nb, idx % nb
         segments = padded[ch[:, None], blk[:, None] * block + span]  # (G, block + 2 halo)
         up = oversample(segments[:, None], factor, taps_per_phase)[:, 0]
-        up = up[:, halo * factor : (halo + block) * factor]
-        # The last block's zero padding past the end is not part of the track.
-        inside = blk[:, None] * block * factor + pos < t * factor
-        peak = torch.maximum(peak, (up.abs() * inside).max())
+        # The block with one grid point either side (the parabola's neighbours); the zero
+        # padding outside the track is not part of it.
+        up = up[:, (halo - 1) * factor : (halo + block + 1) * factor]
+        inside = (blk[:, None] * block * factor + pos >= 0) & (
+            blk[:, None] * block * factor + pos < t * factor
+        )
+        peak = torch.maximum(peak, refined_peak(up * inside))
     return peak
 
 
@@ -184,6 +224,62 @@ def true_peak_db(
     oversampled at once) set the pruning's granularity; they do not change the result.
     """
     x, dim = _as_bct(audio)
-    peak = torch.stack([_item_true_peak(item, factor, 16, block, group) for item in x])
+    peak = torch.stack(
+        [_item_true_peak(item, factor, INTERPOLATOR_TAPS_PER_PHASE, block, group) for item in x]
+    )
     db = 20 * torch.log10(peak.clamp_min(1e-12))
     return db[0] if dim < 3 else db
+
+
+# EBU Tech 3341 / 3342: momentary and short-term windows, LRA gates and percentiles.
+MOMENTARY_S, SHORT_TERM_S, WINDOW_HOP_S = 0.4, 3.0, 0.1
+LRA_RELATIVE_GATE_LU = -20.0
+LRA_PERCENTILES = (10.0, 95.0)
+
+
+def window_loudness(
+    audio: torch.Tensor, sample_rate: float, window_s: float, hop_s: float = WINDOW_HOP_S
+) -> torch.Tensor:
+    """Loudness (LUFS) of K-weighted audio (T,) or (C, T) in windows of `window_s` every `hop_s`:
+    (J,) float64, -inf for a silent window; empty when the audio is shorter than one window."""
+    x, _ = _as_bct(audio.double())
+    y = k_weight(x, sample_rate)[0]  # (C, T)
+    weights = torch.tensor(CHANNEL_WEIGHTS[: y.shape[0]], dtype=y.dtype)
+    power = (y.pow(2) * weights[:, None]).sum(0)
+    window, hop = round(window_s * sample_rate), round(hop_s * sample_rate)
+    if power.numel() < window:
+        return power.new_zeros(0)
+    csum = torch.cat([power.new_zeros(1), torch.cumsum(power, 0)])
+    starts = torch.arange(0, power.numel() - window + 1, hop)
+    mean = (csum[starts + window] - csum[starts]) / window
+    return torch.where(mean > 0, -0.691 + 10 * torch.log10(mean.clamp_min(1e-300)), float("-inf"))
+
+
+def momentary_max(audio: torch.Tensor, sample_rate: float) -> float:
+    """Largest momentary loudness (400 ms windows every 100 ms), LUFS; -inf if none."""
+    values = window_loudness(audio, sample_rate, MOMENTARY_S)
+    return float(values.max()) if values.numel() else -math.inf
+
+
+def short_term_max(audio: torch.Tensor, sample_rate: float) -> float:
+    """Largest short-term loudness (3 s windows every 100 ms), LUFS; -inf if none."""
+    values = window_loudness(audio, sample_rate, SHORT_TERM_S)
+    return float(values.max()) if values.numel() else -math.inf
+
+
+def loudness_range(audio: torch.Tensor, sample_rate: float) -> float:
+    """Loudness range (EBU Tech 3342) of audio (T,) or (C, T), in LU.
+
+    Short-term loudness (3 s windows every 100 ms); windows below the absolute gate (-70 LUFS)
+    are dropped, then those more than 20 LU below the power mean of the rest; LRA is the
+    spread between their 10th and 95th percentiles. 0 when nothing passes the gates.
+    """
+    values = window_loudness(audio, sample_rate, SHORT_TERM_S)
+    values = values[values >= ABSOLUTE_GATE_LUFS]
+    if values.numel() == 0:
+        return 0.0
+    mean_power = torch.pow(10.0, (values + 0.691) / 10).mean()
+    relative = -0.691 + 10 * torch.log10(mean_power) + LRA_RELATIVE_GATE_LU
+    values = values[values >= relative]
+    low, high = torch.quantile(values, torch.tensor(LRA_PERCENTILES, dtype=values.dtype) / 100)
+    return float(high - low)

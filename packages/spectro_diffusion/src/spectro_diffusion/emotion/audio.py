@@ -31,8 +31,6 @@ def spectrograms_to_wavs(
         audio, sc = griffin_lim(unscale_db(image, db_max, top_db), mel, n_iter=n_iter)
         path = out / f"{name}.wav"
         problem = write_wav(path, audio, mel.sample_rate)
-        if problem:
-            print(f"not written: {path.name}: {problem}")
         records.append(
             {
                 "file": None if problem else str(path),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from sigshared.errors import UserError
+from sigshared.errors import DataError
+from sigshared.files import unique_temp_path
 from spectro_diffusion.emotion.config import DataConfig
 from spectro_diffusion.emotion.corpora import EMOTIONS, Utterance, scan_corpus, speaker_split
 from spectro_diffusion.emotion.features import AudioReadError, cached_mel_db, scale_db
@@ -53,42 +55,48 @@ def synthetic_root(cfg: DataConfig) -> Path:
     return Path(cfg.cache_dir) / f"synthetic-{key}"
 
 
-def resolve_root(cfg: DataConfig, progress: bool = False) -> Path:
-    """The corpus folder: `cfg.root`, or the synthetic corpus (written if absent)."""
+def resolve_root(cfg: DataConfig) -> Path:
+    """The corpus folder: `cfg.root`, or the synthetic corpus (written if absent).
+
+    The synthetic corpus is written into a folder named uniquely for this process and renamed
+    into place when complete, so two commands starting together never read a half-written
+    corpus; the loser of the rename discards its copy (the bytes are the same, seeded).
+    """
     if cfg.root:
         root = Path(cfg.root)
         if not root.is_dir():
-            raise UserError(f"data folder not found: {root} (give --data a folder of WAV files)")
+            raise DataError(f"data folder not found: {root}; give a folder of WAV files")
         return root
     root = synthetic_root(cfg)
-    done = root / ".complete"
-    if not done.is_file():
-        if progress:
-            print(f"writing the synthetic EmoDB-style corpus to {root}")
-        if not 3 <= cfg.synthetic_speakers <= len(SPEAKERS):
-            raise UserError(
-                f"data.synthetic_speakers must be 3..{len(SPEAKERS)}, got {cfg.synthetic_speakers}"
+    if not (root / ".complete").is_file():
+        tmp = unique_temp_path(root)
+        try:
+            write_synthetic_corpus(
+                tmp,
+                cfg.synthetic_per_class,
+                SPEAKERS[: cfg.synthetic_speakers],
+                seed=cfg.synthetic_seed,
+                duration=cfg.mel.num_samples / cfg.mel.sample_rate + 0.3,
             )
-        write_synthetic_corpus(
-            root,
-            cfg.synthetic_per_class,
-            SPEAKERS[: cfg.synthetic_speakers],
-            seed=cfg.synthetic_seed,
-            duration=cfg.mel.num_samples / cfg.mel.sample_rate + 0.3,
-        )
-        done.write_text("ok\n")
+            (tmp / ".complete").write_text("ok\n")
+            tmp.rename(root)
+        except OSError:
+            if not (root / ".complete").is_file():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 
 def _load_images(utterances: list[Utterance], cfg: DataConfig, progress: bool) -> np.ndarray:
-    """(N, n_mels, n_frames) dB images; an unreadable or empty file is a UserError naming it."""
+    """(N, n_mels, n_frames) dB images; an unreadable or empty file is a DataError naming it."""
     cache = Path(cfg.cache_dir) / "mel"
     images = []
     for u in tqdm(utterances, desc="log-mel", disable=not progress, leave=False):
         try:
             images.append(cached_mel_db(u.path, cfg.mel, cache))
         except AudioReadError as err:
-            raise UserError(f"{err}; remove or replace the file") from None
+            raise DataError(f"{err}; remove or replace the file") from None
     return np.stack(images) if images else np.zeros((0, cfg.mel.n_mels, cfg.mel.n_frames))
 
 
@@ -104,18 +112,14 @@ def prepare_data(
     the one it was trained with); `classes` likewise defaults to the emotions present in the
     training split, in the order of the shared label space.
     """
-    root = resolve_root(cfg, progress)
+    root = resolve_root(cfg)
     scan = scan_corpus(root, cfg.corpus, cfg.include_song)
     if not scan.utterances:
         if scan.skipped:
             why = f" ({len(scan.skipped)} WAV names broke the convention, e.g. {scan.skipped[0]})"
         else:
-            why = "; point --data at a folder of EmoDB or RAVDESS WAV files"
-        raise UserError(f"no usable {scan.corpus} WAV files in {root}{why}")
-    for reason in scan.skipped[:5]:
-        print(f"skipped: {reason}")
-    if len(scan.skipped) > 5:
-        print(f"skipped {len(scan.skipped) - 5} more files with names off the convention")
+            why = "; give a folder of EmoDB WAV files or RAVDESS Actor_XX folders"
+        raise DataError(f"no usable {scan.corpus} WAV files in {root}{why}")
     try:
         parts = speaker_split(
             scan.utterances,
@@ -123,7 +127,7 @@ def prepare_data(
             cfg.split_seed,
         )
     except ValueError as err:
-        raise UserError(f"{root}: {err}") from None
+        raise DataError(f"{root}: {err}") from None
     loaded = {name: _load_images(us, cfg, progress) for name, us in parts.items()}
     if classes is None:
         present = {u.emotion for u in parts["train"]}

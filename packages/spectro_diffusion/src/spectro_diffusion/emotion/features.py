@@ -1,10 +1,11 @@
 """Audio <-> log-mel images: load, resample, trim, fix length, log-mel, [-1, 1] scaling, cache,
 and the way back (mel -> linear magnitude -> Griffin-Lim) with its spectral convergence.
 
-The STFT, mel filterbank, pseudo-inverse and Griffin-Lim are librosa's. Silence trimming is
-re-written here (`trim_silence`, the rule of `librosa.effects.trim`): librosa's version pays a
-numba compilation of 10-25 s on its first call in every process, longer than a whole demo's
-preprocessing.
+The mel filterbank and its NNLS inverse are librosa's. The STFT, its inverse, Griffin-Lim
+and silence trimming are written here on torch / numpy with librosa's conventions (periodic
+Hann window, centred frames, zero padding; `librosa.effects.trim`'s rule): librosa's own STFT
+and trim pay a numba compilation of 10-60 s on their first call in every process, longer than
+a whole demo's preprocessing. The functions here start in milliseconds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 import librosa
 import numpy as np
 import soundfile as sf
+import torch
+
+from sigshared.files import unique_temp_path
 
 
 @dataclass(frozen=True)
@@ -97,11 +101,36 @@ def _mel_basis(s: MelSettings) -> np.ndarray:
     )
 
 
+def _window(n_fft: int) -> torch.Tensor:
+    # float64 throughout: clips are short, and the inversion loop of Griffin-Lim gains from it.
+    return torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+
+
+def stft(audio: np.ndarray | torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """(samples,) -> (1 + n_fft/2, frames) complex128 STFT as `librosa.stft` computes it:
+    periodic Hann window, frames centred with n_fft/2 zeros of padding at both ends."""
+    x = torch.as_tensor(audio, dtype=torch.float64)
+    return torch.stft(
+        x,
+        n_fft,
+        hop_length,
+        window=_window(n_fft),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+
+
+def istft(spec: torch.Tensor, n_fft: int, hop_length: int, length: int) -> torch.Tensor:
+    """Inverse of `stft` (weighted overlap-add), `length` samples, float64."""
+    return torch.istft(spec, n_fft, hop_length, window=_window(n_fft), center=True, length=length)
+
+
 def mel_db(audio: np.ndarray, s: MelSettings) -> np.ndarray:
     """(num_samples,) clip -> (n_mels, n_frames) power mel spectrogram in dB (ref 1.0)."""
-    power = np.abs(librosa.stft(audio, n_fft=s.n_fft, hop_length=s.hop_length)) ** 2
+    power = stft(audio, s.n_fft, s.hop_length).abs().numpy() ** 2
     mel = _mel_basis(s) @ power[:, : s.n_frames]
-    return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
+    return (10 * np.log10(np.maximum(mel, 1e-10))).astype(np.float32)
 
 
 def scale_db(db: np.ndarray, db_max: float, top_db: float) -> np.ndarray:
@@ -130,15 +159,18 @@ def cached_mel_db(path: str | Path, s: MelSettings, cache_dir: str | Path | None
         return np.load(cache)
     db = mel_db(load_clip(path, s), s)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{name}.tmp.npy")
-    np.save(tmp, db)
+    # A name unique to this process and call: two commands filling one cache never collide,
+    # and the rename makes the finished file appear whole.
+    tmp = unique_temp_path(cache)
+    with open(tmp, "wb") as f:
+        np.save(f, db)
     tmp.replace(cache)
     return db
 
 
 def mel_to_magnitude(db: np.ndarray, s: MelSettings) -> np.ndarray:
     """(n_mels, T) power-mel dB -> (1 + n_fft/2, T) linear STFT magnitude (NNLS inverse)."""
-    power_mel = librosa.db_to_power(db)
+    power_mel = 10.0 ** (db.astype(np.float64) / 10)
     return librosa.feature.inverse.mel_to_stft(
         power_mel, sr=s.sample_rate, n_fft=s.n_fft, power=2.0, fmin=s.fmin, fmax=s.fmax
     )
@@ -146,7 +178,7 @@ def mel_to_magnitude(db: np.ndarray, s: MelSettings) -> np.ndarray:
 
 def spectral_convergence(magnitude: np.ndarray, audio: np.ndarray, s: MelSettings) -> float:
     """|| S - |STFT(audio)| ||_F / || S ||_F over the frames of S (0 = perfect)."""
-    got = np.abs(librosa.stft(audio, n_fft=s.n_fft, hop_length=s.hop_length))
+    got = stft(audio, s.n_fft, s.hop_length).abs().numpy()
     t = min(got.shape[1], magnitude.shape[1])
     diff = magnitude[:, :t] - got[:, :t]
     return float(np.linalg.norm(diff) / max(np.linalg.norm(magnitude[:, :t]), 1e-12))
@@ -157,21 +189,24 @@ def griffin_lim(
 ) -> tuple[np.ndarray, float]:
     """(n_mels, T) dB -> (audio of (T - 1) * hop samples, spectral convergence).
 
-    The mel image is turned into a linear magnitude, then Griffin-Lim with momentum (the fast
-    variant of Perraudin et al. 2013) estimates a phase; the convergence is measured against
-    that linear magnitude.
+    The mel image is turned into a linear magnitude, then the fast Griffin-Lim of Perraudin
+    et al. (2013) estimates a phase, as `librosa.griffinlim` does: random initial phases,
+    c_n = STFT(ISTFT(S e^{i phi})), t_n = c_n - momentum / (1 + momentum) * c_{n-1},
+    phi = angle(t_n). The convergence is measured against that linear magnitude.
     """
     magnitude = mel_to_magnitude(db, s)
-    audio = librosa.griffinlim(
-        magnitude,
-        n_iter=n_iter,
-        hop_length=s.hop_length,
-        n_fft=s.n_fft,
-        momentum=momentum,
-        length=(db.shape[1] - 1) * s.hop_length,
-        random_state=seed,
-    )
-    return audio.astype(np.float32), spectral_convergence(magnitude, audio, s)
+    mag = torch.from_numpy(magnitude.astype(np.float64))
+    length = (db.shape[1] - 1) * s.hop_length
+    rng = np.random.default_rng(seed)
+    angles = torch.from_numpy(np.exp(2j * np.pi * rng.random(magnitude.shape)))
+    previous = torch.zeros_like(angles)
+    for _ in range(n_iter):
+        rebuilt = stft(istft(mag * angles, s.n_fft, s.hop_length, length), s.n_fft, s.hop_length)
+        accelerated = rebuilt - momentum / (1 + momentum) * previous
+        angles = accelerated / (accelerated.abs() + 1e-16)
+        previous = rebuilt
+    audio = istft(mag * angles, s.n_fft, s.hop_length, length).numpy().astype(np.float32)
+    return audio, spectral_convergence(magnitude, audio, s)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> str | None:

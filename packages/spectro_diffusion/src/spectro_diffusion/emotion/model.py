@@ -1,4 +1,6 @@
-"""The conditional U-Net of the emotion variant: eps-prediction on (B, 1, n_mels, n_frames).
+"""The networks of the emotion application, plain nn.Modules that know nothing of diffusion.
+
+`EmotionUNet`, the conditional denoiser on (B, 1, n_mels, n_frames) log-mel images:
 
 Encoder levels of `num_res_blocks` residual blocks (group norm, time + class embedding added),
 self-attention at the levels listed in `attention_levels` (the lower resolutions), 2x
@@ -14,8 +16,10 @@ is unconditional and ignores `y`.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from spectro_diffusion.emotion.config import ClassifierConfig, ModelConfig
 from spectro_diffusion.unet import (
     Downsample,
     ResidualBlock,
@@ -119,7 +123,7 @@ class EmotionUNet(nn.Module):
         return self.out(h)
 
 
-def build_model(model_cfg, num_classes: int) -> EmotionUNet:
+def build_model(model_cfg: ModelConfig, num_classes: int) -> EmotionUNet:
     """The U-Net of a `ModelConfig`; unconditional (no class embedding) when not conditional."""
     return EmotionUNet(
         num_classes if model_cfg.conditional else 0,
@@ -130,3 +134,49 @@ def build_model(model_cfg, num_classes: int) -> EmotionUNet:
         model_cfg.heads,
         model_cfg.dropout,
     )
+
+
+class EmotionClassifier(nn.Module):
+    """(B, 1, H, W) scaled log-mels -> logits (B, num_classes); `embed` gives (B, embed_dim).
+
+    Conv-GN-SiLU blocks with 2x max pooling, global average pooling to an embedding (the
+    feature space of the Fréchet distance of `spectro-eval`), then a linear layer to the logits.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        channels: tuple[int, ...] = (16, 32, 64),
+        embed_dim: int = 64,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        ch = 1
+        for out in channels:
+            layers += [
+                nn.Conv2d(ch, out, 3, padding=1),
+                nn.GroupNorm(group_count(out), out),
+                nn.SiLU(),
+                nn.Conv2d(out, out, 3, padding=1),
+                nn.GroupNorm(group_count(out), out),
+                nn.SiLU(),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            ch = out
+        self.features = nn.Sequential(*layers)
+        self.proj = nn.Linear(ch, embed_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(embed_dim, num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) -> (B, embed_dim)."""
+        return F.silu(self.proj(self.features(x).mean(dim=(-2, -1))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(x)))
+
+
+def build_classifier(cfg: ClassifierConfig, num_classes: int) -> EmotionClassifier:
+    """The classifier of a `ClassifierConfig` for `num_classes` emotions."""
+    return EmotionClassifier(num_classes, tuple(cfg.channels), cfg.embed_dim, cfg.dropout)

@@ -14,10 +14,11 @@ current and coarse ones lag, as they must.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
+from sigshared.errors import ConfigError
+from teb_vae.config import FeatureConfig
 from teb_vae.features.filterbank import SIGMA0, FilterBank, constant_q_params, first_n_params
 from teb_vae.features.phase_harmonic import phase_harmonic_features, phase_harmonic_pairs
 from teb_vae.features.scattering import scattering1d, second_order_paths
@@ -25,19 +26,14 @@ from teb_vae.features.scattering import scattering1d, second_order_paths
 LOG_EPS = 1e-3
 
 
-@dataclass
-class FeatureConfig:
-    """Filter-bank settings. Defaults give 76 channels for y_st and for y_ph / x_ph."""
-
-    window: int = 4800
-    decimation: int = 16
-    st_j: int = 6
-    st_q1: int = 3
-    st_q2: int = 1
-    ph_q: int = 2
-    ph_n_filters: int = 9
-    ph_max_gap: int = 6
-    delay_sigmas: float = 3.0
+def feature_channels(cfg: FeatureConfig) -> tuple[int, int]:
+    """(scattering channels, phase-harmonic channels) that `cfg` gives, without building
+    any filter."""
+    p1 = constant_q_params(cfg.st_j, cfg.st_q1)
+    p2 = constant_q_params(cfg.st_j, cfg.st_q2)
+    paths = second_order_paths([p[0] for p in p1], [p[0] for p in p2])
+    pairs = phase_harmonic_pairs(cfg.ph_n_filters, cfg.ph_max_gap)
+    return 1 + len(p1) + len(paths), 1 + cfg.ph_n_filters + 2 * len(pairs)
 
 
 def _time_sigma(sigma_f: float) -> float:
@@ -49,10 +45,6 @@ class FeatureExtractor:
     """Batched torch feature extraction on any device; see the module docstring."""
 
     def __init__(self, cfg: FeatureConfig, device: torch.device | str = "cpu") -> None:
-        if cfg.window % cfg.decimation:
-            raise ValueError(
-                f"window {cfg.window} is not a multiple of decimation {cfg.decimation}"
-            )
         self.cfg = cfg
         self.n_fft = 2 ** math.ceil(math.log2(cfg.window * 1.7))
         p1 = constant_q_params(cfg.st_j, cfg.st_q1)
@@ -78,7 +70,10 @@ class FeatureExtractor:
         self.st_delays, self.ph_delays = delays(st_w), delays(ph_w)
         self.max_delay = int(max(self.st_delays.max(), self.ph_delays.max()))
         if self.max_delay >= cfg.window:
-            raise ValueError(f"feature delay {self.max_delay} exceeds the window; lower st_j")
+            raise ConfigError(
+                f"features.st_j = {cfg.st_j}: the coarsest filters read {self.max_delay} samples "
+                f"late, more than features.window ({cfg.window}); lower features.st_j"
+            )
         self.device = device
 
     @property

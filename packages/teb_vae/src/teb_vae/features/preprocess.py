@@ -1,11 +1,10 @@
 """CTG preprocessing: FHR dropouts, gap filling and the invertible normalisation.
 
-FHR (bpm) samples that are 0, NaN or outside [FHR_MIN, FHR_MAX] are dropouts. Gaps of at most
-`max_gap_s` seconds are filled by linear interpolation between the neighbouring valid samples
-(edges hold the nearest valid value); longer gaps are filled the same way so the transforms see
-a continuous signal, but are flagged in the returned mask so that loss and evaluation skip them.
-UP (uterine pressure, mmHg or arbitrary tocodynamometer units) dropouts are NaN only; they are
-filled the same way.
+Which samples are measured signal is decided by `teb_vae.quality` (FHR loss, artefacts,
+maternal capture, UC loss and saturation). Invalid samples are filled by holding the last
+valid value (causal: a fill never reveals how a gap ends) so the transforms see a continuous
+signal, and flagged in the returned masks so that loss and evaluation skip them: a filled
+sample is never scored.
 
 Normalisation (documented constants, exactly invertible):
     fhr_n = (fhr - 140) / 20        up_n = (up - 20) / 25
@@ -18,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from teb_vae.quality import QualityMasks, quality_masks
+
 FS = 4.0
-FHR_MIN, FHR_MAX = 50.0, 220.0
 FHR_CENTER, FHR_SCALE = 140.0, 20.0
 UP_CENTER, UP_SCALE = 20.0, 25.0
 
@@ -43,44 +43,44 @@ def denormalize_up(up_n):
 
 @dataclass
 class Cleaned:
-    """A cleaned recording: filled signals (N,), `valid` (N,) bool (False in long FHR gaps)
-    and the long gaps found, as (start, length) in samples."""
+    """A cleaned recording (N samples): gap-filled `fhr` (bpm) and `up`; `valid` (N,) bool,
+    the measured fetal heart rate (`QualityMasks.valid_fhr`: never a filled, artefact or
+    maternal sample); `uc_valid` (N,) bool; the masks themselves."""
 
     fhr: np.ndarray
     up: np.ndarray
     valid: np.ndarray
-    long_gaps: list[tuple[int, int]]
+    uc_valid: np.ndarray
+    masks: QualityMasks
 
     @property
     def missing_fraction(self) -> float:
         return float(1.0 - self.valid.mean()) if self.valid.size else 1.0
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of every run of True in a 1-D bool array."""
-    padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return [(int(s), int(e - s)) for s, e in zip(edges[::2], edges[1::2])]
-
-
 def _fill(x: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    idx = np.arange(len(x))
+    """Causal fill: each missing sample holds the last valid value before it (samples before
+    the first valid one hold that first value). No sample depends on later ones, so features
+    of a gap never see how it ends; the validity channels tell the model it is a fill."""
     good = ~missing
     if not good.any():
         return np.zeros_like(x)
-    return np.interp(idx, idx[good], x[good])
+    idx = np.where(good, np.arange(len(x)), -1)
+    last = np.maximum.accumulate(idx)
+    last[last < 0] = int(np.flatnonzero(good)[0])
+    return x[last]
 
 
-def clean_ctg(fhr: np.ndarray, up: np.ndarray, max_gap_s: float = 15.0) -> Cleaned:
-    """Raw FHR (bpm) and UP at 4 Hz, shape (N,) each -> `Cleaned` (still in physical units)."""
+def clean_ctg(fhr: np.ndarray, up: np.ndarray) -> Cleaned:
+    """Raw FHR (bpm) and UP at 4 Hz, shape (N,) each -> `Cleaned` (still in physical units).
+
+    Every FHR sample that is not valid (lost, artefact, maternal) is filled causally (the last
+    valid value held) so that the transforms see a continuous signal; so is every lost UC
+    sample. Saturated UC keeps
+    its clipped value (the best lower bound) and is flagged invalid.
+    """
     fhr = np.asarray(fhr, dtype=np.float64)
     up = np.asarray(up, dtype=np.float64)
-    missing = ~np.isfinite(fhr) | (fhr < FHR_MIN) | (fhr > FHR_MAX)
-    max_gap = int(round(max_gap_s * FS))
-    long_gaps = [(s, n) for s, n in _runs(missing) if n > max_gap]
-    valid = np.ones(len(fhr), dtype=bool)
-    for s, n in long_gaps:
-        valid[s : s + n] = False
-    if not (~missing).any():
-        valid[:] = False
-    return Cleaned(_fill(fhr, missing), _fill(up, ~np.isfinite(up)), valid, long_gaps)
+    masks = quality_masks(fhr, up)
+    valid = masks.valid_fhr
+    return Cleaned(_fill(fhr, ~valid), _fill(up, masks.uc_loss), valid, masks.valid_uc, masks)

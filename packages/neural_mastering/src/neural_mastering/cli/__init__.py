@@ -1,0 +1,1 @@
+"""Console scripts: argparse and printing only; each `main` calls the library and reports."""

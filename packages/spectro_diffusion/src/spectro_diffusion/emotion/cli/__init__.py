@@ -1,0 +1,1 @@
+"""The console scripts of the emotion application: argparse and printing only."""

@@ -1,0 +1,238 @@
+"""The record-level benchmark behind `teb-eval`: forecasts from every 4 s step of whole records,
+scored against two baselines.
+
+Forecasts: the features of a whole record are computed in one pass (the feature steps are
+causal, so step i still sees samples up to 16(i+1) - 1 only) and the model runs over all of its
+steps, carrying its causal state through the record. Step i (i >= the warm-up) forecasts the
+samples (i+1)T + k, k < H; only valid (measured, see `teb_vae.quality`) samples are scored.
+
+Baselines, issued at the same sample e = (i+1)T - 1:
+- persistence: the last valid FHR sample at or before e;
+- mean_2min: the mean of the valid FHR samples among e - 479 .. e (persistence when none).
+Their spread: a standard deviation per horizon sample, the RMS of their errors on the training
+windows (`baseline_spread`, stored in the checkpoint by teb-train), never the test records.
+
+Metrics (bpm): MAE, RMSE, NLL (Gaussian, per sample), CRPS (Gaussian closed form), coverage of
+mean +-1 std, +-2 std and of the central 90 % interval (+-1.645 std). Groups: all valid samples,
+8 horizon bins of 15 s, stage I / II (by the target sample and the header's stage II start),
+and decelerations (target samples more than 15 bpm below the median of the valid FHR of the
+preceding 10 minutes). Per-record values and bootstrap 95 % intervals over records (the mean
+over records of a per-record metric, and of the model-minus-baseline MAE difference).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from teb_vae.checkpoint import TrainedTeb
+from teb_vae.data import CTGWindowDataset, Recording, Windows, compute_features, windows_at
+from teb_vae.features.preprocess import FHR_SCALE, FS, Cleaned, clean_ctg, denormalize_fhr
+
+FORECASTERS = ("model", "persistence", "mean_2min")
+METRICS = ("mae", "rmse", "nll", "crps", "cover_1std", "cover_2std", "cover_90")
+BIN_S = 15.0
+Z90 = 1.6448536269514722
+DECEL_DROP_BPM = 15.0
+DECEL_BASELINE_S = 600.0
+
+
+def last_valid(y: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(..., N) -> (..., N): the last valid value at or before each sample (the first valid
+    value before any), NaN where a row has none."""
+    idx = np.where(valid, np.arange(y.shape[-1]), -1)
+    last = np.maximum.accumulate(idx, axis=-1)
+    first = np.argmax(valid, axis=-1)[..., None]
+    out = np.take_along_axis(y, np.where(last < 0, first, last), axis=-1).astype(np.float64)
+    return np.where(valid.any(-1, keepdims=True), out, np.nan)
+
+
+def baseline_forecasts(
+    y: np.ndarray, valid: np.ndarray, issue: np.ndarray, horizon: int
+) -> dict[str, np.ndarray]:
+    """y, valid (N,); issue (S',) sample indices -> {"persistence", "mean_2min"}: (S',)."""
+    persistence = last_valid(y, valid)[issue]
+    csum = np.concatenate([[0.0], np.cumsum(np.where(valid, y, 0.0))])
+    ccount = np.concatenate([[0], np.cumsum(valid)])
+    lo = np.maximum(issue + 1 - horizon, 0)
+    count = ccount[issue + 1] - ccount[lo]
+    mean = (csum[issue + 1] - csum[lo]) / np.maximum(count, 1)
+    return {"persistence": persistence, "mean_2min": np.where(count > 0, mean, persistence)}
+
+
+def baseline_spread(
+    windows: Windows, horizon: int, decimation: int, warmup: int
+) -> dict[str, list[float]]:
+    """The baselines' standard deviation (bpm) per horizon sample: the RMS of their errors on
+    the valid targets of `windows` (the training windows), from every step past the warm-up."""
+    sq = {name: np.zeros(horizon) for name in FORECASTERS[1:]}
+    n = np.zeros(horizon)
+    k = np.arange(horizon)
+    for fhr_n, valid in zip(windows.fhr, windows.valid):
+        y = denormalize_fhr(fhr_n.astype(np.float64))
+        steps = np.arange(warmup, len(y) // decimation)
+        issue = (steps + 1) * decimation - 1
+        idx = issue[:, None] + 1 + k[None]
+        inside = idx < len(y)
+        ok = inside & valid[np.minimum(idx, len(y) - 1)]
+        target = y[np.minimum(idx, len(y) - 1)]
+        for name, pred in baseline_forecasts(y, valid, issue, horizon).items():
+            err = np.where(ok, pred[:, None] - target, 0.0)
+            sq[name] += np.nansum(err**2, axis=0)
+        n += ok.sum(0)
+    return {name: np.sqrt(v / np.maximum(n, 1)).tolist() for name, v in sq.items()}
+
+
+def deceleration_mask(y: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(N,) bool: valid samples more than DECEL_DROP_BPM below the median of the valid FHR of
+    the preceding DECEL_BASELINE_S seconds (at least one minute of it)."""
+    import pandas as pd
+
+    window = int(DECEL_BASELINE_S * FS)
+    series = pd.Series(np.where(valid, y, np.nan))
+    base = series.rolling(window, min_periods=int(60 * FS)).median().to_numpy()
+    with np.errstate(invalid="ignore"):
+        return valid & (y < base - DECEL_DROP_BPM)
+
+
+@dataclasses.dataclass
+class WholeRecordForecast:
+    """Whole-record forecasts: issue (S',) sample indices; mu, std (S', H) in bpm."""
+
+    issue: np.ndarray
+    mu: np.ndarray
+    std: np.ndarray
+    clean: Cleaned
+
+
+@torch.no_grad()
+def forecast_whole_record(
+    trained: TrainedTeb, rec: Recording, device: torch.device | str = "cpu"
+) -> WholeRecordForecast:
+    """Forecasts from every step past the warm-up of a whole record, in one causal pass."""
+    cfg = trained.cfg
+    t = cfg.features.decimation
+    n = len(rec.fhr) // t * t
+    clean = clean_ctg(rec.fhr[:n], rec.up[:n])
+    fcfg = dataclasses.replace(cfg.features, window=n)
+    windows = windows_at(rec.name, clean, [0], n)
+    feats = compute_features(windows, fcfg, None, device)
+    ds = CTGWindowDataset(windows, feats, trained.stats, cfg.model.validity_channels > 0)
+    item = {k: v[None].to(device) for k, v in ds[0].items()}
+    out = trained.model.predict_raw_signal(item["x_ph"], item["y_st"], item["y_ph"])
+    w = cfg.model.warmup_period
+    mu = denormalize_fhr(out["raw_signal_mu"][0, w:].double().cpu().numpy())
+    std = FHR_SCALE * torch.exp(0.5 * out["raw_signal_logvar"][0, w:].double()).cpu().numpy()
+    steps = np.arange(w, n // t)
+    return WholeRecordForecast((steps + 1) * t - 1, mu, std, clean)
+
+
+def _sums(err: np.ndarray, std: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Sums over `mask` of [n, |e|, e^2, NLL, CRPS, in 1 std, in 2 std, in 90 %]."""
+    e, s = err[mask], np.broadcast_to(std, err.shape)[mask]
+    z = e / s
+    phi = np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + _erf(z / math.sqrt(2)))
+    crps = s * (z * (2 * cdf - 1) + 2 * phi - 1 / math.sqrt(math.pi))
+    nll = 0.5 * np.log(2 * math.pi * s**2) + 0.5 * z**2
+    az = np.abs(z)
+    return np.array(
+        [e.size, np.abs(e).sum(), (e**2).sum(), nll.sum(), crps.sum()]
+        + [(az <= 1).sum(), (az <= 2).sum(), (az <= Z90).sum()],
+        dtype=np.float64,
+    )
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    return torch.special.erf(torch.from_numpy(np.asarray(x, np.float64))).numpy()
+
+
+def _metrics(s: np.ndarray) -> dict[str, float]:
+    n = max(s[0], 1.0)
+    return {
+        "mae": s[1] / n,
+        "rmse": math.sqrt(s[2] / n),
+        "nll": s[3] / n,
+        "crps": s[4] / n,
+        "cover_1std": s[5] / n,
+        "cover_2std": s[6] / n,
+        "cover_90": s[7] / n,
+        "samples": int(s[0]),
+    }
+
+
+def score_record(
+    fc: WholeRecordForecast, stage2_start: int | None, spread: dict[str, list[float]]
+) -> dict[str, dict[str, np.ndarray]]:
+    """{forecaster: {group: sums}} for one record; groups "all", "bin0".."bin7", "stage_I",
+    "stage_II", "decelerations"."""
+    y, valid = fc.clean.fhr, fc.clean.valid
+    n, h = len(y), fc.mu.shape[1]
+    idx = fc.issue[:, None] + 1 + np.arange(h)[None]
+    inside = idx < n
+    safe = np.minimum(idx, n - 1)
+    ok = inside & valid[safe]
+    target = y[safe]
+    decel = deceleration_mask(y, valid)[safe]
+    stage2 = idx >= (stage2_start if stage2_start is not None else n + h)
+    bin_len = int(BIN_S * FS)
+    groups = {"all": ok, "stage_I": ok & ~stage2, "stage_II": ok & stage2}
+    groups["decelerations"] = ok & decel
+    k = np.arange(h)[None]
+    for b in range(math.ceil(h / bin_len)):
+        groups[f"bin{b}"] = ok & (k // bin_len == b)
+    preds = {"model": (fc.mu, fc.std)}
+    for name, pred in baseline_forecasts(y, valid, fc.issue, h).items():
+        preds[name] = (np.broadcast_to(pred[:, None], ok.shape), np.asarray(spread[name])[None])
+    return {
+        name: {g: _sums(mu - target, std, m) for g, m in groups.items()}
+        for name, (mu, std) in preds.items()
+    }
+
+
+def bootstrap_ci(values: np.ndarray, reps: int = 2000, seed: int = 0) -> list[float]:
+    """95 % percentile interval of the mean of `values` (one per record) over resampled
+    records."""
+    values = np.asarray(values, np.float64)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (reps, len(values)))].mean(1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def summarise(per_record: dict[str, dict], horizon: int) -> dict:
+    """benchmark.json's body from {record: score_record(...)}."""
+    names = list(per_record)
+    n_bins = math.ceil(horizon / (BIN_S * FS))
+    out: dict = {"horizons_s": [BIN_S * (b + 1) for b in range(n_bins)], "forecasters": {}}
+    for f in FORECASTERS:
+
+        def total(group: str, f: str = f) -> dict[str, float]:
+            return _metrics(sum(per_record[r][f][group] for r in names))
+
+        rec_metrics = {r: _metrics(per_record[r][f]["all"]) for r in names}
+        entry = {
+            "overall": total("all"),
+            "by_horizon": [total(f"bin{b}") for b in range(n_bins)],
+            "stage_I": total("stage_I"),
+            "stage_II": total("stage_II"),
+            "decelerations": total("decelerations"),
+            "per_record": rec_metrics,
+        }
+        entry["mae_by_horizon"] = [m["mae"] for m in entry["by_horizon"]]
+        entry["record_mean_ci95"] = {
+            m: bootstrap_ci([rec_metrics[r][m] for r in names]) for m in METRICS
+        }
+        out["forecasters"][f] = entry
+    model = out["forecasters"]["model"]["per_record"]
+    out["model_minus_baseline_mae"] = {}
+    for b in FORECASTERS[1:]:
+        base = out["forecasters"][b]["per_record"]
+        diff = [model[r]["mae"] - base[r]["mae"] for r in names]
+        out["model_minus_baseline_mae"][b] = {
+            "mean": float(np.mean(diff)),
+            "ci95": bootstrap_ci(diff),
+        }
+    return out
