@@ -28,6 +28,7 @@ from spectro_diffusion.ecg.plots import plot_example
 
 PACKAGE = "spectro_diffusion_ecg_analyze"
 SPLITS = ("train", "val")
+HISTOGRAM_FILES = 200
 
 
 class DatasetVisualizer:
@@ -108,21 +109,33 @@ class DatasetVisualizer:
             }
         return stats
 
-    def plot_histograms(self) -> Path:
-        """Histogram of each array's values over the training split (up to 200 files)."""
+    def record_names(self) -> list[str]:
+        """The record names of the dataset's prepare.json ([] when it has none)."""
+        meta = self.dataset_path / "prepare.json"
+        try:
+            return list(json.loads(meta.read_text()).get("records", {}))
+        except (OSError, ValueError, AttributeError):
+            return []
+
+    def plot_histograms(self, limit: int = HISTOGRAM_FILES) -> Path:
+        """Histogram of each array's values over up to `limit` training files, spread across
+        records (`spread_sample`)."""
         fig, axes = new_figure(2, 2, figsize=(10, 6))
+        records = self.record_names()
         for ax, (name, folder) in zip(axes.flat, FOLDERS.items()):
-            files = sorted((self.dataset_path / folder / "train").glob("*.npy"))[:200]
+            every = sorted((self.dataset_path / folder / "train").glob("*.npy"))
+            picked = spread_sample([f.stem for f in every], records, limit)
             values = []
-            for f in files:
+            for stem in picked:
+                path = self.dataset_path / folder / "train" / f"{stem}.npy"
                 try:
-                    arr = np.load(f, allow_pickle=False).astype(np.float64).ravel()
+                    arr = np.load(path, allow_pickle=False).astype(np.float64).ravel()
                 except Exception:
                     continue  # unreadable files are listed by statistics()
                 values.append(arr[np.isfinite(arr)])
             if values:
                 ax.hist(np.concatenate(values), bins=60, color="#1f77b4")
-            ax.set_title(f"{name} (train, {len(files)} files)")
+            ax.set_title(f"{name} (train, {len(picked)} of {len(every)} files)")
             ax.set_xlabel("value")
         return save_figure(fig, self.out_dir / "histograms.png")
 
@@ -134,6 +147,25 @@ class DatasetVisualizer:
         stats["figures"] = [str(figure), str(self.plot_histograms())]
         (self.out_dir / "analysis.json").write_text(json.dumps(stats, indent=2))
         return stats
+
+
+def spread_sample(stems: list[str], records: list[str], limit: int) -> list[str]:
+    """Up to `limit` of `stems`, spread across records: each stem belongs to the longest
+    record name it starts with (followed by "_"; stems of no record form one group), every
+    group gets an equal share, taken evenly spaced within it (sorted order lists a record's
+    windows in time)."""
+    groups: dict[str, list[str]] = {}
+    for stem in sorted(stems):
+        owner = max((r for r in records if stem.startswith(f"{r}_")), key=len, default="")
+        groups.setdefault(owner, []).append(stem)
+    if not groups:
+        return []
+    share = max(1, limit // len(groups))
+    picked = []
+    for members in groups.values():
+        n = min(share, len(members))
+        picked += [members[i] for i in np.linspace(0, len(members) - 1, n).round().astype(int)]
+    return picked[:limit]
 
 
 def format_report(stats: dict) -> str:

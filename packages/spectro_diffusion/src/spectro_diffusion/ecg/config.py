@@ -71,7 +71,10 @@ class DatasetConfig:
 
 @dataclass
 class PrepareConfig:
-    """Window and scalogram settings of `ecg-prepare` (frequencies in Hz, times in seconds)."""
+    """Settings of `ecg-prepare` (frequencies in Hz, times in seconds): windows and scalogram;
+    the split (val_records by name, else a seeded val_fraction of the records); channels
+    ("ecg": the ECG leads by name, "all", or channel names); max_gap_seconds: the longest run
+    of missing samples that is interpolated (windows over longer runs are left out)."""
 
     fs: float = 250.0
     window_seconds: float = 2.048
@@ -83,6 +86,9 @@ class PrepareConfig:
     coarse_grid: int = 8
     variants: int = 1
     val_fraction: float = 0.2
+    val_records: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=lambda: ["ecg"])
+    max_gap_seconds: float = 0.04
     synthetic_records: int = 12
     synthetic_seconds: float = 60.0
     synthetic_fs: float = 500.0
@@ -107,6 +113,9 @@ class PrepareConfig:
             )
         require(self.variants >= 1, "prepare.variants", ">= 1", self.variants)
         require(0 <= self.val_fraction < 1, "prepare.val_fraction", "in [0, 1)", self.val_fraction)
+        require(bool(self.channels), "prepare.channels", "a non-empty list", self.channels)
+        g = self.max_gap_seconds
+        require(0 <= g < float("inf"), "prepare.max_gap_seconds", ">= 0 and finite", g)
 
     @property
     def window_samples(self) -> int:

@@ -31,7 +31,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from scipy.signal import lfilter
 
 from spectro_diffusion.ecg.config import PrepareConfig
 from spectro_diffusion.ecg.prepare import prepare_dataset
+from spectro_diffusion.ecg.records import Channel, Record
 
 SYNTHETIC_ROOT = Path("runs") / "spectro_diffusion_ecg"
 
@@ -136,14 +137,19 @@ def synthetic_records(
 
 
 def build_synthetic(out: Path, cfg: PrepareConfig, progress: bool = True) -> dict[str, int]:
-    """The synthetic dataset of `cfg` written into the (existing, empty) folder `out`; returns
-    the number of windows per split."""
-    records = synthetic_records(
-        cfg.synthetic_records, cfg.synthetic_seconds, cfg.synthetic_fs, cfg.seed
-    )
-    return prepare_dataset(
-        {k: (v, cfg.synthetic_fs) for k, v in records.items()}, out, cfg, progress=progress
-    )
+    """The synthetic dataset of `cfg` written into the (existing, empty) folder `out` (both
+    leads of every record, whatever `cfg.channels` says); returns the windows per split."""
+    records = [
+        Record(
+            name,
+            Path(f"{name}.synthetic"),
+            [Channel(f"lead{k}", lead, cfg.synthetic_fs) for k, lead in enumerate(leads)],
+        )
+        for name, leads in synthetic_records(
+            cfg.synthetic_records, cfg.synthetic_seconds, cfg.synthetic_fs, cfg.seed
+        ).items()
+    ]
+    return prepare_dataset(records, out, replace(cfg, channels=["all"]), progress=progress)
 
 
 def synthetic_folder(cfg: PrepareConfig, root: Path = SYNTHETIC_ROOT) -> Path:

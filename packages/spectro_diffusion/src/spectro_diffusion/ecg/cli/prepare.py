@@ -1,6 +1,8 @@
-"""`ecg-prepare`: ECG records (WFDB, CSV, NPY) or the synthetic generator -> a dataset folder.
+"""`ecg-prepare`: ECG records (raw PhysioNet WFDB folders, CSV, NPY) or the synthetic
+generator -> a dataset folder.
 
-The layout and definitions are those of `spectro_diffusion.ecg.prepare`.
+Channel selection, rates, missing samples, the layout and prepare.json are those of
+`spectro_diffusion.ecg.records` and `spectro_diffusion.ecg.prepare`.
 """
 
 from __future__ import annotations
@@ -29,9 +31,32 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--records", help="folder of WFDB records (*.hea) or CSV / NPY files")
     src.add_argument("--synthetic", action="store_true", help="use the built-in synthetic ECG")
     p.add_argument("--out", required=True, help="dataset folder to create")
-    p.add_argument("--input-fs", type=positive, help="sampling rate of CSV / NPY files in Hz")
     p.add_argument(
-        "--leads", type=bounded_int(0), nargs="+", help="lead indices to use (default: all)"
+        "--input-fs",
+        type=positive,
+        help='sampling rate in Hz of CSV / NPY files without a sidecar <file>.json {"fs": HZ}',
+    )
+    p.add_argument(
+        "--channels",
+        nargs="+",
+        default=d.channels,
+        metavar="NAME",
+        help="channels to use: ecg (every ECG lead by name: MLII, V1-V6, I, II, III, aVR, aVL, "
+        "aVF, MCL1, ECG ...), all, or channel names, e.g. --channels ecg PLETH (default: ecg)",
+    )
+    p.add_argument(
+        "--val-records",
+        nargs="+",
+        default=[],
+        metavar="RECORD",
+        help="record names for validation (default: a seeded --val-fraction of the records)",
+    )
+    p.add_argument(
+        "--max-gap-seconds",
+        type=finite_float(0),
+        default=d.max_gap_seconds,
+        help="runs of missing samples up to this long are interpolated; windows over longer "
+        f"runs are left out ({d.max_gap_seconds:g})",
     )
     p.add_argument("--fs", type=positive, default=d.fs, help=f"target rate in Hz ({d.fs:g})")
     p.add_argument(
@@ -85,6 +110,9 @@ def main(argv: list[str] | None = None) -> None:
         coarse_grid=args.coarse_grid,
         variants=args.variants,
         val_fraction=args.val_fraction,
+        val_records=args.val_records,
+        channels=args.channels,
+        max_gap_seconds=args.max_gap_seconds,
         synthetic_records=args.num_records,
         synthetic_seconds=args.seconds,
         seed=args.seed,
@@ -94,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         if records is None:
             counts = build_synthetic(out, cfg, progress=not args.quiet)
         else:
-            counts = prepare_dataset(records, out, cfg, args.leads, progress=not args.quiet)
+            counts = prepare_dataset(records, out, cfg, progress=not args.quiet)
     print(
         f"wrote {counts['train']} train and {counts['val']} val windows to {out} "
         f"(images {cfg.image_height}x{cfg.image_width}, {cfg.window_samples} samples at "
