@@ -6,8 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
+from sigshared.cli import bounded_int, finite_float
 from sigshared.training import apply_common_arguments
-from spectro_diffusion.emotion.config import EmotionConfig
+from spectro_diffusion.emotion.config import SAMPLERS, EmotionConfig, SampleConfig
 from spectro_diffusion.emotion.data import PreparedData, data_summary
 
 
@@ -71,3 +72,45 @@ def default_out(name: str) -> Path:
     while path.exists():
         path, n = Path("runs") / name / f"{stamp}-{n}", n + 1
     return path
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """--sampler, --num-inference-steps, --guidance-scale, --eta; None keeps the config's."""
+    parser.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=None,
+        help="ddim, ddpm (ancestral) or dpmpp_2m (DPM-Solver++ 2M; fewer steps) "
+        "(default: the config's)",
+    )
+    parser.add_argument(
+        "--num-inference-steps",
+        type=bounded_int(1, 100_000),
+        default=None,
+        help="sampling steps (default: the config's)",
+    )
+    parser.add_argument(
+        "--eta",
+        type=finite_float(0.0, 1.0),
+        default=None,
+        help="DDIM eta, 0 deterministic .. 1 (default: the config's)",
+    )
+    parser.add_argument(
+        "--guidance-scale",
+        type=finite_float(0.0, 100.0),
+        default=None,
+        help="classifier-free guidance: uncond + s * (cond - uncond); 1 = the conditional "
+        "model alone (default: the config's)",
+    )
+
+
+def sampling_settings(args: argparse.Namespace, sample: SampleConfig) -> dict:
+    """The sampling flags of `add_sampling_arguments`, the config's values where not given."""
+    return {
+        "sampler": args.sampler or sample.sampler,
+        "num_inference_steps": args.num_inference_steps or sample.num_inference_steps,
+        "guidance_scale": sample.guidance_scale
+        if args.guidance_scale is None
+        else args.guidance_scale,
+        "eta": sample.eta if args.eta is None else args.eta,
+    }

@@ -11,13 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from sigshared.cli import add_common_arguments, bounded_int, cli_entry, finite_float, require_file
+from sigshared.cli import add_common_arguments, bounded_int, cli_entry, require_file
 from sigshared.errors import UserError
 from sigshared.files import output_dir
 from sigshared.training import select_device
 from spectro_diffusion.emotion.checkpoint import load_trained, load_trained_classifier
-from spectro_diffusion.emotion.cli.common import default_out, describe_data, print_data
-from spectro_diffusion.emotion.config import SAMPLERS
+from spectro_diffusion.emotion.cli.common import (
+    add_sampling_arguments,
+    default_out,
+    describe_data,
+    print_data,
+    sampling_settings,
+)
 from spectro_diffusion.emotion.data import prepare_data
 from spectro_diffusion.emotion.evaluation import check_compatible, evaluate_generator
 from spectro_diffusion.emotion.plots import spectrogram_sheet
@@ -30,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common_arguments(parser, default_config=None)
+    add_sampling_arguments(parser)
     parser.add_argument("--checkpoint", required=True, help="a spectro-train checkpoint")
     parser.add_argument(
         "--classifier", required=True, help="a spectro-train-classifier checkpoint (same data)"
@@ -44,25 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=bounded_int(2, 10_000),
         default=8,
         help="generated samples per emotion (default 8)",
-    )
-    parser.add_argument(
-        "--sampler", choices=SAMPLERS, default=None, help="sampler (default: the config's)"
-    )
-    parser.add_argument(
-        "--num-inference-steps",
-        type=bounded_int(1, 100_000),
-        default=None,
-        help="sampling steps (default: the config's)",
-    )
-    parser.add_argument(
-        "--guidance-scale",
-        type=finite_float(0.0, 100.0),
-        default=None,
-        help="classifier-free guidance scale, 1 = the conditional model alone "
-        "(default: the config's)",
-    )
-    parser.add_argument(
-        "--eta", type=finite_float(0.0, 1.0), default=None, help="DDIM eta (default: config's)"
     )
     parser.add_argument(
         "--t-recon",
@@ -93,12 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg.data.root = args.data
     print(f"spectro-eval: test speakers of {describe_data(cfg)}")
     s = cfg.sample
-    settings = {
-        "sampler": args.sampler or s.sampler,
-        "num_inference_steps": args.num_inference_steps or s.num_inference_steps,
-        "guidance_scale": s.guidance_scale if args.guidance_scale is None else args.guidance_scale,
-        "eta": s.eta if args.eta is None else args.eta,
-    }
+    settings = sampling_settings(args, s)
     T = cfg.diffusion.num_train_timesteps
     t_recon = T // 5 if args.t_recon is None else args.t_recon
     if t_recon >= T:

@@ -13,13 +13,17 @@ import json
 import numpy as np
 import torch
 
-from sigshared.cli import add_common_arguments, bounded_int, cli_entry, finite_float, require_file
+from sigshared.cli import add_common_arguments, bounded_int, cli_entry, require_file
 from sigshared.errors import UserError
 from sigshared.files import output_dir
 from sigshared.training import select_device
 from spectro_diffusion.emotion.checkpoint import load_trained
-from spectro_diffusion.emotion.cli.common import default_out, describe_data
-from spectro_diffusion.emotion.config import SAMPLERS
+from spectro_diffusion.emotion.cli.common import (
+    add_sampling_arguments,
+    default_out,
+    describe_data,
+    sampling_settings,
+)
 from spectro_diffusion.emotion.generation import sample_spectrograms, write_generated
 
 
@@ -30,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common_arguments(parser, default_config=None)
+    add_sampling_arguments(parser)
     parser.add_argument("--checkpoint", required=True, help="a spectro-train checkpoint (.pt)")
     parser.add_argument(
         "--emotion",
@@ -39,32 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--num-samples", type=bounded_int(1, 10_000), default=4, help="how many (default 4)"
-    )
-    parser.add_argument(
-        "--sampler",
-        choices=SAMPLERS,
-        default=None,
-        help="ddim, ddpm (ancestral) or dpmpp_2m (DPM-Solver++ 2M; fewer steps) "
-        "(default: the config's)",
-    )
-    parser.add_argument(
-        "--num-inference-steps",
-        type=bounded_int(1, 100_000),
-        default=None,
-        help="sampling steps (default: the config's)",
-    )
-    parser.add_argument(
-        "--eta",
-        type=finite_float(0.0, 1.0),
-        default=None,
-        help="DDIM eta, 0 deterministic .. 1 (default: the config's)",
-    )
-    parser.add_argument(
-        "--guidance-scale",
-        type=finite_float(0.0, 100.0),
-        default=None,
-        help="classifier-free guidance: uncond + s * (cond - uncond); 1 = the conditional "
-        "model alone (default: the config's)",
     )
     parser.add_argument(
         "--griffin-lim-iters",
@@ -96,12 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.emotion is not None:
             raise UserError("this model is unconditional; drop --emotion")
         labels, name = None, "unconditional"
-    settings = {
-        "sampler": args.sampler or s.sampler,
-        "num_inference_steps": args.num_inference_steps or s.num_inference_steps,
-        "guidance_scale": s.guidance_scale if args.guidance_scale is None else args.guidance_scale,
-        "eta": s.eta if args.eta is None else args.eta,
-    }
+    settings = sampling_settings(args, s)
     seed = 0 if args.seed is None else args.seed
     iters = args.griffin_lim_iters or s.griffin_lim_iters
     with output_dir(out, overwrite=args.overwrite) as out:
