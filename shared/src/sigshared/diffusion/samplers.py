@@ -43,13 +43,14 @@ def ddim_sample(
     `x_T` replaces the initial Gaussian draw; with `t_start` the chain starts at that step
     (x_T must then be a sample noised to t_start, e.g. by `q_sample`).
     """
-    n = num_inference_steps
     check_prediction_type(prediction_type)
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     device = resolve_device(device, x_T, schedule.device)
     train_steps = schedule.num_timesteps
-    ts = start_at(ddim_timesteps(train_steps, n, spacing), t_start, x_T, train_steps)
+    ts = start_at(
+        ddim_timesteps(train_steps, num_inference_steps, spacing), t_start, x_T, train_steps
+    )
     sequence = ts.tolist()
 
     def update(i: int, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -99,11 +100,10 @@ def ddpm_sample(
     Fewer steps respace the chain (Nichol & Dhariwal 2021, Sec. 4); the arguments are those of
     `ddim_sample` without eta, since ancestral sampling always draws the posterior variance.
     """
-    n = num_inference_steps
     check_prediction_type(prediction_type)
     device = resolve_device(device, x_T, schedule.device)
     train_steps = schedule.num_timesteps
-    n = train_steps if n is None else n
+    n = train_steps if num_inference_steps is None else num_inference_steps
     ts = start_at(ddim_timesteps(train_steps, n, spacing), t_start, x_T, train_steps)
     sequence = ts.tolist()
 
