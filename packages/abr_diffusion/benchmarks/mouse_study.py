@@ -75,6 +75,14 @@ def wavelet_denoise(x: np.ndarray, wavelet: str = "sym4", level: int = 4) -> np.
     return np.array(out)
 
 
+def matched_step(trained, noise_share: np.ndarray) -> int:
+    """The step t whose 1 - alpha_bar_t is nearest the median noise share of the recordings'
+    variance (the noise variance comes from the sub-threshold recordings, as a user would
+    estimate it from recordings without a response)."""
+    alpha_bar = trained.diffusion.schedule.alphas_cumprod.cpu().numpy()
+    return int(np.argmin(np.abs((1 - alpha_bar) - float(np.median(noise_share)))))
+
+
 def latency_study(trained, data: ABRData, args) -> dict:
     cfg = trained.config
     rate, windows = cfg.data.sample_rate, cfg.peaks.windows
@@ -146,6 +154,10 @@ def denoising_study(trained, splits, args) -> dict:
             for steps, name in ((0, "one-step x0"), (None, f"{cfg.diffusion.sampler} from t")):
                 den = denoise(trained, noisy_data, t, steps, seed=args.seed)
                 estimates[f"model, {name}, t={t}"] = den.denoised_uv
+        t_match = matched_step(trained, gain**2 * noise.var(1).mean() / noisy.var(1))
+        for steps, name in ((0, "one-step x0"), (None, f"{cfg.diffusion.sampler} from t")):
+            den = denoise(trained, noisy_data, t_match, steps, seed=args.seed, add_noise=False)
+            estimates[f"model, {name}, input as x_t, t={t_match}"] = den.denoised_uv
         results[f"gain {gain:g}"] = {
             name: {
                 "snr_db": float(np.mean(snr_db(clean, est))),

@@ -150,6 +150,8 @@ def test_nothing_half_written_when_writing_fails(files, run_cli, monkeypatch):
         ("diffusion.cond_drop_prob=1", "diffusion.cond_drop_prob"),
         ("diffusion.beta_schedule=quadratic", "diffusion.beta_schedule"),
         ("diffusion.eta=-1", "diffusion.eta"),
+        ("diffusion.prediction_type=epsilon", "diffusion.prediction_type"),
+        ("diffusion.loss_weighting=snr", "diffusion.loss_weighting"),
         ("diffusion.stft_hop_sizes=[4]", "diffusion.stft_hop_sizes"),
         ("data.split=[0.5,0.5,0.5]", "data.split"),
         ("data.conditions=[]", "data.conditions"),

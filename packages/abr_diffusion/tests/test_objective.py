@@ -3,11 +3,13 @@ determinism and guidance, and a tiny model that learns."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from abr_diffusion.checkpoint import TrainedModel
 from abr_diffusion.config import ABRConfig, DataConfig, DiffusionConfig
 from abr_diffusion.data import ABRDataset, AmplitudeModel, ConditionEncoder
+from abr_diffusion.inference import denoise
 from abr_diffusion.model import ABRTransformerGenerator, make_cond
 from abr_diffusion.objective import build_diffusion, loss_step
 from abr_diffusion.synthetic import generate
@@ -49,6 +51,45 @@ def test_reconstruct_with_the_true_v_recovers_x0_at_every_step():
     t = torch.tensor([0, 250, 700, 999])
     rec = _trained(diffusion).reconstruct(x0, torch.zeros(4, 4), t, noise)
     assert torch.allclose(rec, x0, atol=1e-4)
+
+
+class NoNoiseX0(torch.nn.Module):
+    """An x0-predicting network that takes x_t for noise-free: x0_hat = x_t / sqrt(ab_t)."""
+
+    def __init__(self):
+        super().__init__()
+        self.schedule = None
+
+    def forward(self, x, t, cond):
+        return x / self.schedule.sqrt_alphas_cumprod[t][:, None, None]
+
+
+def test_x0_prediction_loss_of_the_oracle_is_zero():
+    x0 = torch.randn(3, 1, 200)
+
+    class X0Oracle(torch.nn.Module):
+        def forward(self, x, t, cond):
+            return x0
+
+    diffusion = build_diffusion(X0Oracle(), DiffusionConfig(prediction_type="x0"))
+    out = diffusion.loss(x0, make_cond(torch.zeros(3, 4)), t=torch.tensor([5, 500, 990]))
+    assert out["mse"] < 1e-12 and out["stft"] < 1e-4
+
+
+def test_denoise_without_added_noise_scales_back_consistently():
+    # A recording taken as x_t whose x0 estimate assumes no noise (x_t / sqrt(ab_t)) must come
+    # back unchanged in µV: the estimate is scaled by std * sqrt(ab_t), not by std. With
+    # added noise the same network returns the recording plus that noise.
+    net = NoNoiseX0()
+    diffusion = build_diffusion(net, DiffusionConfig(prediction_type="x0"))
+    net.schedule = diffusion.schedule
+    trained = _trained(diffusion)
+    data = generate(3, 1, seed=1)
+    for t in (50, 400):
+        same = denoise(trained, data, t, 0, add_noise=False).denoised_uv
+        np.testing.assert_allclose(same, data.signals, rtol=1e-4, atol=1e-4 * data.signals.std())
+        noised = denoise(trained, data, t, 0, add_noise=True).denoised_uv
+        assert np.abs(noised - data.signals).mean() > 0.03 * data.signals.std()
 
 
 def test_loss_of_the_oracle_is_zero_and_has_the_stft_term():

@@ -18,6 +18,8 @@ from sigshared.training import TrainerConfig, config_to_dict, load_config
 CONFIG_PACKAGE = "abr_diffusion.configs"
 SAMPLERS = ("ddim", "ddpm", "dpmpp_2m")
 BETA_SCHEDULES = ("linear", "cosine")
+PREDICTION_TYPES = ("v", "x0", "eps")
+LOSS_WEIGHTINGS = ("none", "min_snr")
 SCALINGS = ("zscore", "log", "none")
 DATA_FORMATS = ("auto", "table", "biosig")
 
@@ -93,6 +95,10 @@ class DiffusionConfig:
 
     num_train_timesteps: int = 1000
     beta_schedule: str = "cosine"
+    # What the network predicts (v: velocity, x0: the clean signal, eps: the noise) and how
+    # the prediction MSE is weighted over t (min_snr: Min-SNR-5, Hang et al. 2023).
+    prediction_type: str = "v"
+    loss_weighting: str = "none"
     # Probability that a training row's condition is replaced by the null condition
     # (classifier-free guidance).
     cond_drop_prob: float = 0.1
@@ -120,6 +126,18 @@ class DiffusionConfig:
             "diffusion.beta_schedule",
             self.beta_schedule,
             f"one of {', '.join(BETA_SCHEDULES)}",
+        )
+        _require(
+            self.prediction_type in PREDICTION_TYPES,
+            "diffusion.prediction_type",
+            self.prediction_type,
+            f"one of {', '.join(PREDICTION_TYPES)}",
+        )
+        _require(
+            self.loss_weighting in LOSS_WEIGHTINGS,
+            "diffusion.loss_weighting",
+            self.loss_weighting,
+            f"one of {', '.join(LOSS_WEIGHTINGS)}",
         )
         _require(
             _finite(self.cond_drop_prob) and 0 <= self.cond_drop_prob < 1,

@@ -2,9 +2,9 @@
 
 generate: samples for each condition, in µV (the checkpoint's amplitude model gives each
     sample the offset and scale a recording with those parameters has on average).
-denoise:  each recording is z-scored, noised to step t and brought back by the model (the
-    sampler from t, or with 0 steps the one-step x0 estimate), in µV with the recording's own
-    offset and scale.
+denoise:  each recording is z-scored, noised to step t (or, without added noise, taken as
+    the step-t state itself) and brought back by the model (the sampler from t, or with 0
+    steps the one-step x0 estimate), in µV with the recording's own offset and scale.
 
 Every file is written under a temporary name and renamed, so a failure leaves no partial file.
 """
@@ -21,6 +21,7 @@ import torch
 from abr_diffusion.checkpoint import TrainedModel
 from abr_diffusion.data import to_uv, zscore_signals
 from abr_diffusion.evaluation import SamplingOptions
+from abr_diffusion.model import make_cond
 from abr_diffusion.peaks import peak_latencies
 from abr_diffusion.plots import plot_best_worst, plot_signals
 from abr_diffusion.synthetic import ABRData
@@ -79,10 +80,19 @@ def denoise(
     t: int,
     num_inference_steps: int | None = None,
     seed: int = 0,
+    add_noise: bool = True,
 ) -> Denoised:
-    """Noise each recording to step `t` and bring it back: with the config's sampler from t
+    """Bring each recording back from diffusion step `t`: with the config's sampler from t
     (DDIM or DDPM; `num_inference_steps` None: the config's), or with 0 steps the one-step
-    x0 estimate."""
+    x0 estimate.
+
+    add_noise True: the z-scored recording is taken as clean and noised to step t (SDEdit).
+    add_noise False: the z-scored recording is itself taken as the state x_t, its own noise
+    standing for the diffusion noise. That is the forward process's marginal when the noise
+    holds 1 - alpha_bar_t of the recording's variance: the clean part then has std
+    sqrt(alpha_bar_t) of the recording's, so the (unit-variance) estimate is scaled back by
+    the recording's std times sqrt(alpha_bar_t), not by the recording's std.
+    """
     z, mean, std = zscore_signals(data.signals.astype(np.float64))
     device = trained.device
     x0 = torch.from_numpy(z.astype(np.float32))[:, None].to(device)
@@ -90,10 +100,11 @@ def denoise(
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(x0.shape, generator=gen).to(device)
     t_batch = torch.full((len(x0),), t, dtype=torch.long, device=device)
+    schedule = trained.diffusion.schedule
+    x_t = q_sample(schedule, x0, t_batch, noise) if add_noise else x0
     if num_inference_steps == 0:
-        rec = trained.reconstruct(x0, static, t_batch, noise)
+        rec = trained.diffusion.predict_x0(x_t, t_batch, make_cond(static))
     else:
-        x_t = q_sample(trained.diffusion.schedule, x0, t_batch, noise)
         sampler = trained.config.diffusion.sampler
         # Starting from a partly noised signal is defined for DDIM and DDPM only.
         rec = trained.generate(
@@ -104,7 +115,8 @@ def denoise(
             eta=0.0,
             t_start=t,
         )
-    return Denoised(data, to_uv(rec[:, 0].cpu().numpy(), mean, std))
+    scale = std if add_noise else std * float(schedule.alphas_cumprod[t].sqrt())
+    return Denoised(data, to_uv(rec[:, 0].cpu().numpy(), mean, scale))
 
 
 def _signal_frame(conditions: pd.DataFrame, signals_uv: np.ndarray) -> pd.DataFrame:

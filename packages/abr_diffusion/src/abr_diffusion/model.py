@@ -7,7 +7,7 @@ Input  x_t     (B, 1, T) noised, per-sample z-scored ABR (T samples on the data'
                 or level and a one-hot stimulus),
                 "drop": (B,) bool, optional: True where the condition is dropped
                 (classifier-free guidance); those rows use a learned null embedding instead}
-Output (B, 1, T): the network's prediction (v, in the package's diffusion objective).
+Output (B, 1, T): the network's prediction (v, x0 or eps: `diffusion.prediction_type`).
 
 This is the `denoiser(x_t, t, cond)` that `sigshared.diffusion.GaussianDiffusion` wraps;
 `null_cond` gives the condition with every row dropped.

@@ -1,13 +1,15 @@
-"""The training objective: v-prediction on a cosine schedule plus a spectral x0 term.
+"""The training objective: v-prediction (or x0 / eps, `diffusion.prediction_type`) on a cosine
+schedule plus a spectral x0 term.
 
 `sigshared.diffusion.GaussianDiffusion` owns schedule, objective and sampling:
 
     x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps,   v = sqrt(ab_t) eps - sqrt(1 - ab_t) x0
     x0_hat = sqrt(ab_t) x_t - sqrt(1 - ab_t) v_theta
-    loss = MSE(v_theta, v) + stft_weight * MultiResolutionSTFT-L1(x0_hat, x0)
+    loss = w_t MSE(v_theta, v) + stft_weight * MultiResolutionSTFT-L1(x0_hat, x0)
 
-with ab_t = alpha_bar_t. Condition dropout: each row's condition is replaced with
-probability `cond_drop_prob` by `null_cond` (the network then uses its learned null
+with ab_t = alpha_bar_t and w_t = 1, or the Min-SNR-5 weight (`diffusion.loss_weighting`).
+(For x0 prediction the MSE is on x0 itself.) Condition dropout: each row's condition is
+replaced with probability `cond_drop_prob` by `null_cond` (the network then uses its learned null
 embedding), which classifier-free guidance needs at sampling time.
 """
 
@@ -32,7 +34,8 @@ def build_diffusion(net: ABRTransformerGenerator, cfg: DiffusionConfig) -> Gauss
         net,
         num_train_timesteps=cfg.num_train_timesteps,
         beta_schedule=cfg.beta_schedule,
-        prediction_type="v",
+        prediction_type=cfg.prediction_type,
+        loss_weighting=cfg.loss_weighting,
         cond_drop_prob=cfg.cond_drop_prob,
         null_cond=null_cond,
         x0_losses={"stft": (stft, cfg.stft_weight)},

@@ -3,8 +3,8 @@
 generate: samples for each condition row (--condition values, broadcast against each other,
     or a CSV of conditions), written in µV on the model's grid.
 denoise:  each recording (read as in training, resampled to the model's grid) is noised to
-    step --t and brought back by the model (--num-inference-steps 0: the one-step x0
-    estimate), written in µV.
+    step --t (--no-added-noise: taken as the step --t state itself) and brought back by the
+    model (--num-inference-steps 0: the one-step x0 estimate), written in µV.
 """
 
 from __future__ import annotations
@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="diffusion step the recordings are noised to, 0 .. num_train_timesteps - 1 "
         "(default 200)",
     )
+    den.add_argument(
+        "--no-added-noise",
+        action="store_true",
+        help="take each recording as the step --t state itself (its own noise as the "
+        "diffusion noise) instead of adding noise to it; pick --t so that 1 - alpha_bar_t is "
+        "about the noise's share of the recording's variance",
+    )
     return parser
 
 
@@ -177,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.t >= d.num_train_timesteps:
                 raise UserError(f"--t must lie in 0 .. {d.num_train_timesteps - 1}, got {args.t}")
             data = read_recordings(args.input, cfg.data, require_patient=False)
-            result = denoise(trained, data, args.t, steps, seed)
+            result = denoise(trained, data, args.t, steps, seed, not args.no_added_noise)
             write_denoised(result, args.t, out)
             done = f"{len(result.denoised_uv)} denoised signals"
     print(f"abr-infer: {done} -> {out}")
