@@ -187,12 +187,14 @@ def test_the_mouse_config_on_biosig_exports(mouse_exports, tmp_path, run_cli, ti
     assert run_cli(infer_main, [*argv, "--out", str(gen)]) == 0
     frame = pd.read_csv(gen / "generated.csv")
     assert list(frame["level_db"]) == [90, 50] and list(frame["stimulus"]) == ["click"] * 2
-    assert "wave_IV_ms" in frame and "s243" in frame and "s244" not in frame
-    assert np.allclose(frame["sample_rate_hz"], 1e6 / 40.96)
+    # The mouse config's grid: half the exports' 24414.0625 Hz, 10 ms = 122 samples.
+    assert "wave_IV_ms" in frame and "s121" in frame and "s122" not in frame
+    assert np.allclose(frame["sample_rate_hz"], 1e6 / 81.92)
     den = tmp_path / "den"
     argv = ["denoise", "--checkpoint", ckpt, "--input", str(mouse_exports / "55.csv")]
+    argv += ["--no-added-noise", "--t", "100"]
     assert run_cli(infer_main, [*argv, "--num-inference-steps", "0", "--out", str(den)]) == 0
-    assert np.load(den / "denoised.npz")["denoised_uv"].shape == (20, 244)
+    assert np.load(den / "denoised.npz")["denoised_uv"].shape == (20, 122)
     ev = tmp_path / "ev"
     argv = ["--checkpoint", ckpt, "--data", data, "--num-inference-steps", "2", "--no-plots"]
     assert run_cli(eval_main, [*argv, "--out", str(ev), "--quiet"]) == 0

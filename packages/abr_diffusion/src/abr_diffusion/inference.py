@@ -74,6 +74,7 @@ def generate(
     return Generated(cond, sample, uv, out_z, rate, [w for w, _, _ in windows], lat)
 
 
+@torch.no_grad()
 def denoise(
     trained: TrainedModel,
     data: ABRData,
