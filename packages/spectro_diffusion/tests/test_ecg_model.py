@@ -71,8 +71,11 @@ def test_shipped_configs_keys():
     demo = load_ecg_config("demo")
     # Demos are bounded by steps, never by the wall clock.
     assert demo.trainer.max_minutes is None and demo.trainer.max_steps is not None
+    real = load_ecg_config("real")
+    # The real-data config reads a prepared folder and is resumable in bounded invocations.
+    assert real.dataset.path and real.trainer.max_minutes is not None
     # Every key is written in each shipped file (no silent defaults).
-    for name in ("default", "low_memory", "demo"):
+    for name in ("default", "low_memory", "demo", "real"):
         assert load_config(EcgConfig, name, package="spectro_diffusion.ecg.configs")
 
 

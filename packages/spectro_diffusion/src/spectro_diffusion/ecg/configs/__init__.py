@@ -1,1 +1,1 @@
-"""YAML configs of the ECG variant: default, low_memory, demo, real (the shared PhysioNet records)."""
+"""YAML configs of the ECG variant: default, low_memory, demo, real (PhysioNet records)."""
