@@ -16,6 +16,7 @@ import torch
 from sigshared.files import atomic_output
 from sigshared.training import Trainer, config_to_dict, save_config, seed_everything
 from teb_vae.benchmark import baseline_spread
+from teb_vae.calibration import fit_std_scale, store_std_scale
 from teb_vae.checkpoint import CHECKPOINT_META
 from teb_vae.config import RunConfig
 from teb_vae.data import build_datasets, load_windows
@@ -67,6 +68,14 @@ def train_run(
         checkpoint_meta=CHECKPOINT_META,
     )
     result = trainer.fit(train_ds, val_ds, resume_from=resume)
+    if len(val_ds):
+        scale = fit_std_scale(
+            trainer.eval_model, val_ds, cfg.model.warmup_period, cfg.model.decimation_factor
+        )
+        for name in ("best.pt", "last.pt"):
+            if (run_dir / "checkpoints" / name).is_file():
+                store_std_scale(run_dir / "checkpoints" / name, scale)
+        log(f"spread calibrated on the validation windows: std x {[round(s, 3) for s in scale]}")
     report = {
         "data": where,
         "steps": result.steps,
@@ -74,6 +83,7 @@ def train_run(
         "stop_reason": result.stop_reason,
         "best_val_loss": result.best_metric,
         "evaluation": evaluate(trainer.eval_model, val_ds, trainer.device),
+        "std_scale": scale if len(val_ds) else None,
     }
     with atomic_output(run_dir / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2))
