@@ -28,7 +28,7 @@ from teb_vae.quality import validity_channels
 from teb_vae.synthetic import synthetic_ctg
 
 UP_NAMES = ("uc", "up", "toco")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: causal finite filters at the output rate
 
 
 @dataclass

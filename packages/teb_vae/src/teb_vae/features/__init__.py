@@ -96,7 +96,7 @@ class FeatureExtractor:
             )
         fhr = fhr_n.to(self.device, torch.float32)
         up = up_n.to(self.device, torch.float32)
-        st = scattering1d(fhr, self.st1, self.second, self.st_rates, self.paths, steps, t)
+        st = self._scattering(fhr, steps)
 
         def ph(x: torch.Tensor) -> torch.Tensor:
             return phase_harmonic_features(
@@ -104,10 +104,22 @@ class FeatureExtractor:
             )
 
         return {
-            "y_st": torch.cat([st[:, :1], torch.log(LOG_EPS + st[:, 1:].clamp(min=0))], dim=1),
+            "y_st": st,
             "y_ph": ph(fhr),
             "x_ph": ph(up),
         }
+
+    def _scattering(self, fhr: torch.Tensor, steps: int) -> torch.Tensor:
+        """(B, history + steps T) -> y_st (B, C, steps): S0, then log(eps + S1, S2)."""
+        t = self.cfg.decimation
+        st = scattering1d(fhr, self.st1, self.second, self.st_rates, self.paths, steps, t)
+        return torch.cat([st[:, :1], torch.log(LOG_EPS + st[:, 1:].clamp(min=0))], dim=1)
+
+    @torch.no_grad()
+    def scattering_only(self, fhr_n: torch.Tensor) -> torch.Tensor:
+        """Normalised FHR windows (B, N) -> y_st alone (B, C, N/T) (what kymatio's
+        Scattering1D computes, for the speed comparison in benchmarks/)."""
+        return self._scattering(self.extended(fhr_n.to(self.device, torch.float32)), self.steps)
 
     def extended(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N) -> (B, history + N): the first sample repeated before the signal."""

@@ -81,13 +81,14 @@ def phase_harmonic_features(
             h = torch.tensor(
                 [max(1, round(bank.xi[pairs[i][0]] / bank.xi[pairs[i][1]])) for i in mine],
                 device=x.device,
+                dtype=z.real.dtype,
             )
             lag = torch.tensor(
                 [round((bank.half[pairs[i][1]] - bank.half[pairs[i][0]]) / d) for i in mine],
                 device=x.device,
             )
             zb = z[:, b]
-            harmonic = zb.abs() * torch.exp(1j * h[None, :, None] * torch.angle(zb))
+            harmonic = torch.polar(zb.abs(), h[None, :, None] * torch.angle(zb))
             prod = _delayed(z[:, a], lag) * harmonic.conj()
             chans += [prod.real, prod.imag]
         low = lowpass_at(torch.cat(chans, dim=1), lowpass[d], steps, stride // d)
