@@ -285,6 +285,8 @@ class SeqVaeTeb(nn.Module):
         # the weights so a resumed run continues the annealing where it stopped.
         self.register_buffer("kld_step", torch.zeros((), dtype=torch.long))
         initialization(self)
+        with torch.no_grad():
+            self.conditional_encoder.logvar.body[-1].bias.fill_(cfg.posterior_logvar_init)
 
     def encode(self, y_st: torch.Tensor, y_ph: torch.Tensor, x_ph: torch.Tensor) -> dict:
         """Encoders only: prior, posterior and z (sampled in training, the mean in eval)."""
