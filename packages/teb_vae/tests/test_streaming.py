@@ -41,6 +41,7 @@ def tiny_trained(rec: Recording) -> TrainedTeb:
         horizon=48,
         warmup_period=0,
         level_windows=[1, 3, 8],
+        decoder_context=True,  # the decoder context path is streamed too
     )
     cfg = RunConfig(features=features, model=model)
     torch.manual_seed(0)

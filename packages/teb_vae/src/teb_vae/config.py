@@ -192,6 +192,10 @@ class ModelConfig:
     # (measured: with 0 the posterior mean stayed constant over time and the decoder ignored
     # z); with free bits, a narrow posterior costs nothing up to the floor.
     posterior_logvar_init: float = 0.0
+    # Feed the decoder, beside z, the level forecast's inputs (trailing means of the order-0
+    # FHR / UP channels and of the step channels): a deterministic path for a spread that
+    # reacts to gaps and drops.
+    decoder_context: bool = False
     warmup_period: int = 30
     validity_channels: int = 4
     level_windows: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 15, 30, 60, 120])

@@ -45,6 +45,7 @@ from teb_vae.layers import (
     LevelForecast,
     ResidualMLP,
     UpsamplingBlock,
+    causal_means,
     geometric_schedule,
     initialization,
 )
@@ -279,7 +280,8 @@ class SeqVaeTeb(nn.Module):
         self.conditional_encoder = ConditionalEncoder(
             cfg.latent_dim_source, cfg.latent_dim_target, cfg.latent_dim_z, cfg.conditional
         )
-        self.decoder = Decoder(cfg.latent_dim_z, cfg.horizon, cfg.decoder)
+        context = (2 + v) * len(cfg.level_windows) if cfg.decoder_context else 0
+        self.decoder = Decoder(cfg.latent_dim_z + context, cfg.horizon, cfg.decoder)
         self.level_forecast = LevelForecast(2 + v, cfg.horizon, cfg.level_windows)
         # Training steps counted by teb_vae.objective: drives the KL warm-up and is saved with
         # the weights so a resumed run continues the annealing where it stopped.
@@ -337,17 +339,32 @@ class SeqVaeTeb(nn.Module):
         """Forecasts of `steps` (S',) from latents z (B, S', latent): decoder + level forecast
         + anchor. Given another z (e.g. shuffled across steps) it shows what z carries."""
         base = self.level(y_st, x_ph) + self.anchor(x_ph)
-        return self._decode(z, base[:, steps])
+        ctx = self.context(y_st, x_ph)
+        return self._decode(z, base[:, steps], None if ctx is None else ctx[:, steps])
+
+    def context(self, y_st: torch.Tensor, x_ph: torch.Tensor) -> torch.Tensor | None:
+        """(B, S, (2 + v) * len(level_windows)) trailing means of the level channels, the
+        decoder's deterministic context (`model.decoder_context`); None without it."""
+        if not self.cfg.decoder_context:
+            return None
+        return causal_means(self.level_input(y_st, x_ph), self.cfg.level_windows).transpose(1, 2)
+
+    def level_input(self, y_st: torch.Tensor, x_ph: torch.Tensor) -> torch.Tensor:
+        """(B, 2 + v, S): the order-0 channels of y_st and x_ph, then the step channels."""
+        c = self.cfg.input_channels
+        return torch.cat([y_st[:, :1], x_ph[:, :1], x_ph[:, c:]], dim=1)
 
     def level(self, y_st: torch.Tensor, x_ph: torch.Tensor) -> torch.Tensor:
         """Level forecast (B, S, H) from the order-0 channels of y_st and x_ph and the
-        validity channels (the last `validity_channels` of x_ph)."""
-        c = self.cfg.input_channels
-        return self.level_forecast(torch.cat([y_st[:, :1], x_ph[:, :1], x_ph[:, c:]], dim=1))
+        step channels (the last `validity_channels` of x_ph)."""
+        return self.level_forecast(self.level_input(y_st, x_ph))
 
-    def _decode(self, z: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Decoder output for z (B, S', latent) plus the anchor and level forecast (B, S', H)."""
-        dec = self.decoder(z)
+    def _decode(
+        self, z: torch.Tensor, level: torch.Tensor, ctx: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Decoder output for z (B, S', latent) [and its context (B, S', D)] plus the anchor
+        and level forecast (B, S', H)."""
+        dec = self.decoder(z if ctx is None else torch.cat([z, ctx], dim=-1))
         dec["raw_signal_mu"] = dec["raw_signal_mu"] + level
         return dec
 
@@ -392,7 +409,8 @@ class SeqVaeTeb(nn.Module):
         enc = self.encode(y_st[..., : i + 1], y_ph[..., : i + 1], x_ph[..., : i + 1])
         z = enc["z"][:, i : i + 1]
         base = self.level(y_st[..., : i + 1], x_ph[..., : i + 1]) + self.anchor(x_ph[..., : i + 1])
-        dec = self._decode(z, base[:, i : i + 1])
+        ctx = self.context(y_st[..., : i + 1], x_ph[..., : i + 1])
+        dec = self._decode(z, base[:, i : i + 1], None if ctx is None else ctx[:, i : i + 1])
         self.train(was)
         return {
             "raw_signal_mu": dec["raw_signal_mu"][:, 0],

@@ -137,8 +137,9 @@ class ModelStream:
         h = self._lstm(enc.lstm, enc.fusion(torch.cat([st, ph], dim=-1)))
         return enc.mu_head(h), enc.logvar_head(h).clamp(*LOGVAR_RANGE)
 
-    def _level(self, level: LevelForecast, x: torch.Tensor) -> torch.Tensor:
-        """Trailing means over the last w steps from a buffer of the last max(w) inputs."""
+    def _level(self, level: LevelForecast, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Trailing means over the last w steps from a buffer of the last max(w) inputs ->
+        (the level curve (B, H), the means (B, len(windows) * C))."""
         longest = max(level.windows)
         buf = torch.cat([self.state.get(id(level), x.new_zeros(*x.shape[:2], 0)), x], dim=-1)
         buf = buf[..., -longest:].double()
@@ -146,9 +147,10 @@ class ModelStream:
         means = torch.cat(
             [buf[..., -w:].sum(-1) / min(w, buf.shape[-1]) for w in level.windows], dim=1
         )
-        knots = level.linear(means.to(x.dtype))
+        means = means.to(x.dtype)
+        knots = level.linear(means)
         curve = F.interpolate(knots[:, None], size=level.horizon, mode="linear", align_corners=True)
-        return curve[:, 0]
+        return curve[:, 0], means
 
     @torch.no_grad()
     def step(
@@ -160,10 +162,10 @@ class ModelStream:
         _, logvar_y = self._target(m.target_encoder, y_st, y_ph)
         d = m.cfg.latent_dim_target
         mu_post, _ = m.conditional_encoder(mu_x, logvar_y[..., d:])
-        c = m.cfg.input_channels
-        level_in = torch.cat([y_st[:, :1], x_ph[:, :1], x_ph[:, c:]], dim=1)
-        base = self._level(m.level_forecast, level_in) + m.anchor(x_ph)[:, 0]
-        dec = m._decode(mu_post, base[:, None])
+        curve, means = self._level(m.level_forecast, m.level_input(y_st, x_ph))
+        base = curve + m.anchor(x_ph)[:, 0]
+        ctx = means[:, None] if m.cfg.decoder_context else None
+        dec = m._decode(mu_post, base[:, None], ctx)
         return {k: dec[k][:, 0] for k in ("raw_signal_mu", "raw_signal_logvar")}
 
 
