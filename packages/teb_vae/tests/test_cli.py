@@ -98,6 +98,11 @@ def test_train_writes_the_run_folder(trained):
     assert (out / "checkpoints" / "last.pt").is_file() and (out / "config.yaml").is_file()
     assert (out / "checkpoints" / "best.pt").is_file()
     assert (out / "plots" / "forecast_final.pdf").read_bytes()[:4] == b"%PDF"
+    # the spread is calibrated on the validation windows and stored in both checkpoints
+    from teb_vae.checkpoint import load_trained
+
+    assert len(report["std_scale"]) == 8 and min(report["std_scale"]) > 0
+    assert load_trained(out / "checkpoints" / "best.pt").std_scale == report["std_scale"]
 
 
 def test_resume_continues_steps_and_kl_annealing(trained, tmp_path):
@@ -169,6 +174,22 @@ def test_infer_all_steps_one_time_and_refusals(trained, tmp_path, capsys):
     )
     npz = np.load(one / "forecast.npz")
     assert npz["mu_bpm"].shape == (1, 1, 480) and npz["issued_at_sample"][0, 0] == 48 * 60
+    # --stream: a forecast at every 4 s step of a 3-minute record (no 20-minute minimum)
+    sig = synthetic_ctg(3, seed=7)
+    np.savez(tmp_path / "short.npz", fhr=sig["fhr"], up=np.nan_to_num(sig["up"]))
+    st = tmp_path / "st"
+    argv = ["--checkpoint", ckpt, "--input", str(tmp_path / "short.npz"), "--out", str(st)]
+    assert run(infer.main, [*argv, "--stream", "--device", "cpu"]) == 0
+    npz = np.load(st / "stream.npz")
+    assert npz["mu_bpm"].shape == npz["std_bpm"].shape == (45, 480)
+    assert np.array_equal(npz["issued_at_sample"], np.arange(45) * 16 + 15)
+    assert npz["horizon_s"][0] == 0.25 and npz["horizon_s"][-1] == 120.0
+    rows = (st / "stream.csv").read_text().splitlines()
+    assert rows[0].startswith("issued_at_sample,time_s,fhr_bpm,mu_15s,std_15s,mu_30s")
+    assert len(rows) == 46 and float(rows[1].split(",")[4]) == pytest.approx(
+        npz["std_bpm"][0, 59], abs=1e-3
+    )
+    assert run(infer.main, [*argv, "--stream", "--at-minute", "1"]) == 2
 
 
 def _one_error_line(err: str) -> str:

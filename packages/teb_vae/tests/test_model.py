@@ -56,7 +56,7 @@ def full_model():
 def test_document_dims_shapes(full_model):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 76, 300, generator=g)
-    xv = torch.randn(2, 79, 300, generator=g)  # UP features + 3 validity channels
+    xv = torch.randn(2, 80, 300, generator=g)  # UP features + 4 step channels
     with torch.no_grad():
         mu_x, inter = full_model.source_encoder(xv, return_intermediate=True)
         mu_y, logvar_y = full_model.target_encoder(x, x)
@@ -164,6 +164,33 @@ def test_kl_is_nonnegative_and_zero_when_equal():
     assert compute_loss(model, out, torch.randn(2, 40))["kld_loss"] >= 0
     same = {**out, "mu_post": out["mu_prior"], "logvar_post": out["logvar_prior"]}
     assert compute_loss(model, same, torch.randn(2, 40))["kld_loss"].abs() < 1e-6
+
+
+def test_free_bits_charge_each_dimension_at_least_the_floor():
+    model = SeqVaeTeb(tiny_config(warmup_period=0, free_bits=0.5)).eval()
+    s = torch.randn(2, 6, 10)
+    out = model(s, s, s)
+    same = {**out, "mu_post": out["mu_prior"], "logvar_post": out["logvar_prior"]}
+    losses = compute_loss(model, same, torch.randn(2, 40))
+    # KL 0 everywhere: each of the 16 dimensions is charged the 0.5 nat floor
+    assert losses["kld_loss"].abs() < 1e-6
+    assert torch.allclose(losses["loss"], losses["raw_signal_loss"] + 0.5 * 16)
+    far = {**out, "mu_post": out["mu_prior"] + 10.0, "logvar_post": out["logvar_prior"]}
+    high = compute_loss(model, far, torch.randn(2, 40))  # above the floor: the plain KL
+    assert torch.allclose(high["loss"], high["raw_signal_loss"] + high["kld_loss"])
+
+
+def test_forecasts_are_offsets_from_the_anchor_channel():
+    model = SeqVaeTeb(tiny_config(validity_channels=4)).eval()
+    s, x = torch.randn(1, 6, 10), torch.randn(1, 10, 10)
+    z = torch.randn(1, 10, 16)
+    steps = torch.arange(10)
+    a = model.decode_z(z, s, x, steps)["raw_signal_mu"]
+    x2 = x.clone()
+    x2[:, 6 + 3] += 1.5  # the anchor (last valid FHR) up by 1.5 (normalised units)
+    b = model.decode_z(z, s, x2, steps)["raw_signal_mu"]
+    # the level forecast starts at zero: the whole horizon moves with the anchor
+    assert torch.allclose(b - a, torch.full_like(a, 1.5), atol=1e-5)
 
 
 def test_kld_warmup_anneals_linearly():

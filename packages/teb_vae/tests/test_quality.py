@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from teb_vae.data import parse_header_comments, read_recording
-from teb_vae.quality import quality_masks, quality_summary, validity_channels
+from teb_vae.quality import (
+    JumpRule,
+    fhr_loss_mask,
+    jump_segments,
+    quality_masks,
+    quality_summary,
+    validity_channels,
+)
 from teb_vae.synthetic import write_wfdb_record
 
 FS = 4
@@ -52,17 +59,33 @@ def test_after_a_long_gap_the_level_may_change():
     assert not (m.artefact | m.maternal).any()
 
 
-def test_uc_zero_runs_and_saturation():
+def test_uc_zeros_and_saturation():
     uc = np.full(400, 20.0)
-    uc[10:14] = 0.0  # 1 s of zeros: a real reading can touch 0 briefly
+    uc[10] = 0.0  # a single zero is flagged as it arrives (causal)
     uc[50:70] = 0.0  # 5 s of zeros: the transducer is off
     uc[100:110] = 100.0
     uc[200] = np.nan
+    uc[300] = 0.5  # a low reading is not a zero
     m = quality_masks(np.full(400, 140.0), uc)
-    assert not m.uc_loss[10:14].any() and m.uc_loss[50:70].all() and m.uc_loss[200]
+    assert m.uc_loss[10] and m.uc_loss[50:70].all() and m.uc_loss[200] and not m.uc_loss[300]
     assert m.uc_saturated[100:110].all() and m.uc_saturated.sum() == 10
     s = quality_summary(m)
-    assert s["uc_loss_pct"] == 5.25 and s["uc_saturated_pct"] == 2.5 and s["fhr_masked_pct"] == 0
+    assert s["uc_loss_pct"] == 5.5 and s["uc_saturated_pct"] == 2.5 and s["fhr_masked_pct"] == 0
+
+
+def test_jump_rule_fed_in_chunks_flags_what_one_pass_flags():
+    rng = np.random.default_rng(3)
+    fhr = 140 + np.cumsum(rng.normal(0, 0.3, 3000))
+    fhr[500:700] = 80.0  # maternal capture
+    fhr[1200:1260] = 210.0  # artefact
+    fhr[2000:2100] = 0.0  # signal loss
+    measured = ~fhr_loss_mask(fhr)
+    whole = jump_segments(fhr, measured)
+    rule = JumpRule()
+    parts = [rule.update(fhr[i : i + 16], measured[i : i + 16]) for i in range(0, 3000, 16)]
+    for k in range(2):
+        assert np.array_equal(whole[k], np.concatenate([p[k] for p in parts]))
+    assert whole[1][500:700].all() and whole[0][1200:1260].all()
 
 
 def test_quality_summary_longest_gap():
@@ -77,8 +100,10 @@ def test_validity_channels_are_causal_step_shares_and_gap_age():
     valid = np.ones((1, 64), bool)
     valid[0, 20:40] = False  # steps of 8: step 2 half valid, steps 3-4 invalid
     uc = np.ones((1, 64), bool)
-    v = validity_channels(valid, uc, 8)
-    assert v.shape == (1, 3, 8)
+    held = np.linspace(-1, 1, 64)[None]
+    v = validity_channels(valid, uc, 8, held)
+    assert v.shape == (1, 4, 8)
+    assert np.allclose(v[0, 3], held[0, 7::8])  # the anchor: the held FHR at each step's end
     assert np.allclose(v[0, 0], [1, 1, 0.5, 0, 0, 1, 1, 1])
     assert np.allclose(v[0, 1], 1)
     # step i ends at sample 8i + 7; the last valid sample before the gap is 19

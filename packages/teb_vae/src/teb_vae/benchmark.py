@@ -13,11 +13,14 @@ Their spread: a standard deviation per horizon sample, the RMS of their errors o
 windows (`baseline_spread`, stored in the checkpoint by teb-train), never the test records.
 
 Metrics (bpm): MAE, RMSE, NLL (Gaussian, per sample), CRPS (Gaussian closed form), coverage of
-mean +-1 std, +-2 std and of the central 90 % interval (+-1.645 std). Groups: all valid samples,
-8 horizon bins of 15 s, stage I / II (by the target sample and the header's stage II start),
-and decelerations (target samples more than 15 bpm below the median of the valid FHR of the
-preceding 10 minutes). Per-record values and bootstrap 95 % intervals over records (the mean
-over records of a per-record metric, and of the model-minus-baseline MAE difference).
+mean +-1 std, +-2 std and of the central 90 % interval (+-1.645 std), and the mean predicted
+std (`mean_std`: how the spread reacts to the input). Groups: all valid samples, 8 horizon bins
+of 15 s, stage I / II (by the target sample and the header's stage II start), decelerations
+(target samples more than 15 bpm below the median of the valid FHR of the preceding 10
+minutes), and after gaps (forecasts issued 15 s or more after the last valid FHR sample).
+`z_shuffled_summary`: the model scored again with its latent z shuffled across steps.
+Per-record values and bootstrap 95 % intervals over records (the mean over records of a
+per-record metric, and of the model-minus-baseline MAE difference).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ BIN_S = 15.0
 Z90 = 1.6448536269514722
 DECEL_DROP_BPM = 15.0
 DECEL_BASELINE_S = 600.0
+AFTER_GAP_S = 15.0
 
 
 def last_valid(y: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -110,9 +114,16 @@ class WholeRecordForecast:
 
 @torch.no_grad()
 def forecast_whole_record(
-    trained: TrainedTeb, rec: Recording, device: torch.device | str = "cpu"
+    trained: TrainedTeb,
+    rec: Recording,
+    device: torch.device | str = "cpu",
+    shuffle_z_seed: int | None = None,
 ) -> WholeRecordForecast:
-    """Forecasts from every step past the warm-up of a whole record, in one causal pass."""
+    """Forecasts from every step past the warm-up of a whole record, in one causal pass.
+
+    With `shuffle_z_seed`, each step is decoded from the latent z of another step of the
+    record (a seeded permutation) while everything else (level forecast, anchor) stays: how
+    much worse that scores is what z carries about the moment."""
     cfg = trained.cfg
     t = cfg.features.decimation
     n = len(rec.fhr) // t * t
@@ -122,16 +133,23 @@ def forecast_whole_record(
     feats = compute_features(windows, fcfg, None, device)
     ds = CTGWindowDataset(windows, feats, trained.stats, cfg.model.validity_channels > 0)
     item = {k: v[None].to(device) for k, v in ds[0].items()}
-    out = trained.model.predict_raw_signal(item["x_ph"], item["y_st"], item["y_ph"])
+    model = trained.model.eval()
+    z = model.encode(item["y_st"], item["y_ph"], item["x_ph"])["z"]
+    if shuffle_z_seed is not None:
+        g = torch.Generator().manual_seed(shuffle_z_seed)
+        z = z[:, torch.randperm(z.shape[1], generator=g).to(z.device)]
+    all_steps = torch.arange(z.shape[1], device=z.device)
+    out = model.decode_z(z, item["y_st"], item["x_ph"], all_steps)
     w = cfg.model.warmup_period
     mu = denormalize_fhr(out["raw_signal_mu"][0, w:].double().cpu().numpy())
     std = FHR_SCALE * torch.exp(0.5 * out["raw_signal_logvar"][0, w:].double()).cpu().numpy()
+    std = trained.scale_std(std)
     steps = np.arange(w, n // t)
     return WholeRecordForecast((steps + 1) * t - 1, mu, std, clean)
 
 
 def _sums(err: np.ndarray, std: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Sums over `mask` of [n, |e|, e^2, NLL, CRPS, in 1 std, in 2 std, in 90 %]."""
+    """Sums over `mask` of [n, |e|, e^2, NLL, CRPS, in 1 std, in 2 std, in 90 %, std]."""
     e, s = err[mask], np.broadcast_to(std, err.shape)[mask]
     z = e / s
     phi = np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
@@ -141,7 +159,7 @@ def _sums(err: np.ndarray, std: np.ndarray, mask: np.ndarray) -> np.ndarray:
     az = np.abs(z)
     return np.array(
         [e.size, np.abs(e).sum(), (e**2).sum(), nll.sum(), crps.sum()]
-        + [(az <= 1).sum(), (az <= 2).sum(), (az <= Z90).sum()],
+        + [(az <= 1).sum(), (az <= 2).sum(), (az <= Z90).sum(), s.sum()],
         dtype=np.float64,
     )
 
@@ -160,6 +178,7 @@ def _metrics(s: np.ndarray) -> dict[str, float]:
         "cover_1std": s[5] / n,
         "cover_2std": s[6] / n,
         "cover_90": s[7] / n,
+        "mean_std": s[8] / n,
         "samples": int(s[0]),
     }
 
@@ -168,7 +187,8 @@ def score_record(
     fc: WholeRecordForecast, stage2_start: int | None, spread: dict[str, list[float]]
 ) -> dict[str, dict[str, np.ndarray]]:
     """{forecaster: {group: sums}} for one record; groups "all", "bin0".."bin7", "stage_I",
-    "stage_II", "decelerations"."""
+    "stage_II", "decelerations", "after_gap" (forecasts issued when the last valid FHR sample
+    was at least AFTER_GAP_S old)."""
     y, valid = fc.clean.fhr, fc.clean.valid
     n, h = len(y), fc.mu.shape[1]
     idx = fc.issue[:, None] + 1 + np.arange(h)[None]
@@ -181,6 +201,9 @@ def score_record(
     bin_len = int(BIN_S * FS)
     groups = {"all": ok, "stage_I": ok & ~stage2, "stage_II": ok & stage2}
     groups["decelerations"] = ok & decel
+    last = np.maximum.accumulate(np.where(valid, np.arange(n), -1))[fc.issue]
+    gap = (fc.issue - last) >= AFTER_GAP_S * FS
+    groups["after_gap"] = ok & gap[:, None]
     k = np.arange(h)[None]
     for b in range(math.ceil(h / bin_len)):
         groups[f"bin{b}"] = ok & (k // bin_len == b)
@@ -190,6 +213,21 @@ def score_record(
     return {
         name: {g: _sums(mu - target, std, m) for g, m in groups.items()}
         for name, (mu, std) in preds.items()
+    }
+
+
+def z_shuffled_summary(per_record: dict[str, dict], shuffled: dict[str, dict]) -> dict:
+    """The model's overall metrics with its own z and with z shuffled across the steps of each
+    record (`forecast_whole_record(shuffle_z_seed=...)`), and the per-record NLL increase with
+    its bootstrap interval: > 0 means z carries information the decoder uses."""
+    names = list(per_record)
+    own = {r: _metrics(per_record[r]["model"]["all"]) for r in names}
+    shuf = {r: _metrics(shuffled[r]["model"]["all"]) for r in names}
+    diff = [shuf[r]["nll"] - own[r]["nll"] for r in names]
+    return {
+        "model": _metrics(sum(per_record[r]["model"]["all"] for r in names)),
+        "shuffled": _metrics(sum(shuffled[r]["model"]["all"] for r in names)),
+        "nll_increase": {"mean": float(np.mean(diff)), "ci95": bootstrap_ci(diff)},
     }
 
 
@@ -219,6 +257,7 @@ def summarise(per_record: dict[str, dict], horizon: int) -> dict:
             "stage_I": total("stage_I"),
             "stage_II": total("stage_II"),
             "decelerations": total("decelerations"),
+            "after_gap": total("after_gap"),
             "per_record": rec_metrics,
         }
         entry["mae_by_horizon"] = [m["mae"] for m in entry["by_horizon"]]

@@ -9,8 +9,10 @@ those entries are refused with a `CheckpointError` that says which.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sigshared.errors import CheckpointError
@@ -22,6 +24,7 @@ from teb_vae.model import SeqVaeTeb
 PACKAGE = "teb_vae"
 KIND = "forecaster"
 CHECKPOINT_META = {"package": PACKAGE, "kind": KIND}
+SHIPPED_MODEL = "ctu_uhb.pt"
 
 
 @dataclass
@@ -35,11 +38,35 @@ class TrainedTeb:
     stats: FeatureStats
     path: Path
     baseline_spread: dict[str, list[float]] | None = None
+    std_scale: list[float] | None = None
+
+    def scale_std(self, std):
+        """std (..., H) (numpy or torch) times the validation-fitted factor of each sample's
+        15 s horizon bin (`teb_vae.calibration`); unchanged when the checkpoint has none."""
+        if not self.std_scale:
+            return std
+        h = std.shape[-1]
+        per_bin = -(-h // len(self.std_scale))
+        factor = np.repeat(np.asarray(self.std_scale, np.float64), per_bin)[:h]
+        if isinstance(std, torch.Tensor):
+            return std * torch.as_tensor(factor, dtype=std.dtype, device=std.device)
+        return std * factor
+
+    def scale_logvar(self, logvar: torch.Tensor) -> torch.Tensor:
+        """`scale_std` on a log-variance (..., H) tensor."""
+        return 2 * torch.log(self.scale_std(torch.exp(0.5 * logvar)))
 
 
-def load_trained(path: str | Path, device: torch.device | str = "cpu") -> TrainedTeb:
-    """The model of a teb-train checkpoint, on `device`, in eval mode."""
-    path = Path(path)
+def shipped_model_path() -> Path:
+    """The model trained on the CTU-UHB records that ships with the package (see
+    src/teb_vae/models/README.md for its data, licence and training command)."""
+    return Path(str(files("teb_vae.models") / SHIPPED_MODEL))
+
+
+def load_trained(path: str | Path | None = None, device: torch.device | str = "cpu") -> TrainedTeb:
+    """The model of a teb-train checkpoint (the shipped CTU-UHB model when `path` is None), on
+    `device`, in eval mode."""
+    path = Path(path) if path is not None else shipped_model_path()
     state = load_checkpoint(path, package=PACKAGE, kind=KIND)
     extra = state.get("extra") or {}
     if "config" not in extra or "feature_stats" not in extra:
@@ -60,4 +87,5 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
         FeatureStats.from_state(extra["feature_stats"]),
         path,
         extra.get("baseline_spread"),
+        extra.get("std_scale"),
     )

@@ -54,6 +54,9 @@ class FeatureConfig:
     ph_n_filters: int = 9
     ph_max_gap: int = 6
     delay_sigmas: float = 3.0
+    # 0: each envelope is subsampled to the lowest rate its band allows (as kymatio); k halves
+    # every subsampling factor; log2(decimation) or more computes every stage at full rate.
+    oversampling: int = 0
 
     def __post_init__(self) -> None:
         _need(self.decimation >= 1, "features.decimation", self.decimation, "an integer >= 1")
@@ -66,6 +69,7 @@ class FeatureConfig:
         for key in ("st_j", "st_q1", "st_q2", "ph_q"):
             _need(getattr(self, key) >= 1, f"features.{key}", getattr(self, key), "an integer >= 1")
         _need(self.ph_n_filters >= 1, "features.ph_n_filters", self.ph_n_filters, "an integer >= 1")
+        _need(self.oversampling >= 0, "features.oversampling", self.oversampling, "an integer >= 0")
         _need(self.ph_max_gap >= 0, "features.ph_max_gap", self.ph_max_gap, "an integer >= 0")
         _need(
             math.isfinite(self.delay_sigmas) and self.delay_sigmas >= 0,
@@ -179,8 +183,21 @@ class ModelConfig:
     latent_dim_z: int = 16
     kld_beta: float = 1.0
     kld_warmup_steps: int = 0
+    # Free bits (Kingma et al. 2016): each latent dimension's KL, averaged over the batch and
+    # steps, is charged at least this many nats, so the posterior gains nothing by collapsing
+    # onto the prior below it.
+    free_bits: float = 0.0
+    # Initial bias of the posterior log-variance: negative starts q(z|x,y) narrow, so z passes
+    # the encoders' signal to the decoder instead of unit-variance noise it learns to ignore
+    # (measured: with 0 the posterior mean stayed constant over time and the decoder ignored
+    # z); with free bits, a narrow posterior costs nothing up to the floor.
+    posterior_logvar_init: float = 0.0
+    # Feed the decoder, beside z, the level forecast's inputs (trailing means of the order-0
+    # FHR / UP channels and of the step channels): a deterministic path for a spread that
+    # reacts to gaps and drops.
+    decoder_context: bool = False
     warmup_period: int = 30
-    validity_channels: int = 3
+    validity_channels: int = 4
     level_windows: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 15, 30, 60, 120])
     source: SourceEncoderConfig = field(default_factory=SourceEncoderConfig)
     target: TargetEncoderConfig = field(default_factory=TargetEncoderConfig)
@@ -210,6 +227,18 @@ class ModelConfig:
             "a finite number >= 0",
         )
         _need(
+            math.isfinite(self.posterior_logvar_init) and abs(self.posterior_logvar_init) <= 10,
+            "model.posterior_logvar_init",
+            self.posterior_logvar_init,
+            "a finite number in [-10, 10]",
+        )
+        _need(
+            math.isfinite(self.free_bits) and self.free_bits >= 0,
+            "model.free_bits",
+            self.free_bits,
+            "a finite number of nats >= 0",
+        )
+        _need(
             self.kld_warmup_steps >= 0,
             "model.kld_warmup_steps",
             self.kld_warmup_steps,
@@ -223,10 +252,10 @@ class ModelConfig:
         )
         _positive_ints("model.level_windows", self.level_windows)
         _need(
-            self.validity_channels in (0, 3),
+            self.validity_channels in (0, 4),
             "model.validity_channels",
             self.validity_channels,
-            "3 (the quality channels the data gives) or 0 (none)",
+            "4 (the step channels the data gives: three quality shares and the anchor) or 0",
         )
 
 

@@ -28,7 +28,7 @@ from teb_vae.quality import validity_channels
 from teb_vae.synthetic import synthetic_ctg
 
 UP_NAMES = ("uc", "up", "toco")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: causal finite filters at the output rate
 
 
 @dataclass
@@ -321,7 +321,7 @@ class CTGWindowDataset(Dataset):
         self.feats = {k: torch.from_numpy(v) for k, v in stats.apply(feats).items()}
         steps = feats["y_st"].shape[-1]
         decimation = w.fhr.shape[1] // steps if steps else 1
-        validity = torch.from_numpy(validity_channels(w.valid, w.uc_valid, decimation))
+        validity = torch.from_numpy(validity_channels(w.valid, w.uc_valid, decimation, w.fhr))
         if with_validity:
             self.feats["x_ph"] = torch.cat([self.feats["x_ph"], validity], dim=1)
         self.fhr = torch.from_numpy(w.fhr)

@@ -92,12 +92,16 @@ def forecast_recording(
     for i in range(len(ds)):
         batch = {k: v[None].to(device) for k, v in ds[i].items()}
         full = model.predict_raw_signal(batch["x_ph"], batch["y_st"], batch["y_ph"])
+        full["raw_signal_logvar"] = trained.scale_logvar(full["raw_signal_logvar"])
         asm = assemble_all(full["raw_signal_mu"], full["raw_signal_logvar"], w, t_dec)
         if sample is not None:
             r = model.predict_single_timestep(
                 batch["x_ph"], batch["y_st"], batch["y_ph"], sample - starts[0], w
             )
-            mu, lv = r["raw_signal_mu"][:, None], r["raw_signal_logvar"][:, None]
+            mu, lv = (
+                r["raw_signal_mu"][:, None],
+                trained.scale_logvar(r["raw_signal_logvar"][:, None]),
+            )
             issued.append(np.array([starts[0] + (r["decimated_timestep"] + 1) * t_dec]))
         else:
             mu, lv = full["raw_signal_mu"], full["raw_signal_logvar"]

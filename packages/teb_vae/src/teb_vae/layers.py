@@ -145,9 +145,10 @@ class ChannelReductionBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def channel_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C_in, L) -> (B, C_in, L) weights in (0, 1) from the causal running mean."""
-        steps = torch.arange(1, x.shape[-1] + 1, device=x.device, dtype=x.dtype)
-        return self.attention(x.cumsum(dim=-1) / steps)
+        """(B, C_in, L) -> (B, C_in, L) weights in (0, 1) from the causal running mean (summed
+        in float64, so a whole record's running mean matches a stream's to float32 rounding)."""
+        steps = torch.arange(1, x.shape[-1] + 1, device=x.device, dtype=torch.float64)
+        return self.attention((x.double().cumsum(dim=-1) / steps).to(x.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.pointwise(self.depthwise(x * self.channel_weights(x)))
@@ -224,14 +225,15 @@ class FastTemporalSmoother(nn.Module):
 
 def causal_means(x: torch.Tensor, windows: Sequence[int]) -> torch.Tensor:
     """Trailing means of x (B, C, L) over the last w steps (fewer at the start) for each window
-    w, stacked along channels: (B, len(windows) * C, L). Step t reads steps <= t only."""
-    csum = F.pad(x.cumsum(-1), (1, 0))
+    w, stacked along channels: (B, len(windows) * C, L). Step t reads steps <= t only. Summed
+    in float64: differences of a whole record's running sums keep float32 precision."""
+    csum = F.pad(x.double().cumsum(-1), (1, 0))
     t = torch.arange(1, x.shape[-1] + 1, device=x.device)
     means = []
     for w in windows:
         start = (t - w).clamp(min=0)
-        means.append((csum[..., t] - csum[..., start]) / (t - start).to(x.dtype))
-    return torch.cat(means, dim=1)
+        means.append((csum[..., t] - csum[..., start]) / (t - start).double())
+    return torch.cat(means, dim=1).to(x.dtype)
 
 
 class LevelForecast(nn.Module):

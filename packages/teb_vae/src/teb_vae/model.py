@@ -1,9 +1,10 @@
 """SeqVaeTeb: the TEB sequential VAE forecasting 2 minutes of FHR from every feature step.
 
 Flow (shapes at the defaults; B batch, S = 300 feature steps, H = 480 forecast samples):
-    x_ph (B, 76 + 3, S): the UP phase harmonics followed by the validity channels
+    x_ph (B, 76 + 4, S): the UP phase harmonics followed by the step channels
         (`teb_vae.quality.validity_channels`: valid FHR share, valid UC share, time since the
-        last valid FHR sample), so the model can tell filled gaps from signal
+        last valid FHR sample, the last valid FHR), so the model can tell filled gaps from
+        signal
     x_ph --SourceEncoder--> mu_x (B, S, 16)
     y_st, y_ph (B, 76, S) --TargetEncoder--> mu_y (B, S, 16), logvar_y (B, S, 32)
         prior p(z|y) = N(mu_y, exp(logvar_y[..., :16])); c = logvar_y[..., 16:]
@@ -17,6 +18,9 @@ Flow (shapes at the defaults; B batch, S = 300 feature steps, H = 480 forecast s
         design document: it hands the decoder the FHR level at several time scales directly
         instead of through the LSTMs and the KL-regularised latent, which short trainings
         otherwise fail to learn, so the VAE models the departures from it.
+    The forecast is an offset from the anchor, the last valid FHR sample (the 4th step
+        channel), added to every horizon sample: an untrained model is persistence, and the
+        first seconds of the horizon start from the measured level, not from a smoothed one.
 Every encoder is causal along S (causal convolutions, unidirectional LSTMs, causal channel
 attention), and the decoder works on each step independently, so outputs at step t depend on
 inputs at steps <= t only.
@@ -41,6 +45,7 @@ from teb_vae.layers import (
     LevelForecast,
     ResidualMLP,
     UpsamplingBlock,
+    causal_means,
     geometric_schedule,
     initialization,
 )
@@ -275,12 +280,15 @@ class SeqVaeTeb(nn.Module):
         self.conditional_encoder = ConditionalEncoder(
             cfg.latent_dim_source, cfg.latent_dim_target, cfg.latent_dim_z, cfg.conditional
         )
-        self.decoder = Decoder(cfg.latent_dim_z, cfg.horizon, cfg.decoder)
+        context = (2 + v) * len(cfg.level_windows) if cfg.decoder_context else 0
+        self.decoder = Decoder(cfg.latent_dim_z + context, cfg.horizon, cfg.decoder)
         self.level_forecast = LevelForecast(2 + v, cfg.horizon, cfg.level_windows)
         # Training steps counted by teb_vae.objective: drives the KL warm-up and is saved with
         # the weights so a resumed run continues the annealing where it stopped.
         self.register_buffer("kld_step", torch.zeros((), dtype=torch.long))
         initialization(self)
+        with torch.no_grad():
+            self.conditional_encoder.logvar.body[-1].bias.fill_(cfg.posterior_logvar_init)
 
     def encode(self, y_st: torch.Tensor, y_ph: torch.Tensor, x_ph: torch.Tensor) -> dict:
         """Encoders only: prior, posterior and z (sampled in training, the mean in eval)."""
@@ -321,21 +329,51 @@ class SeqVaeTeb(nn.Module):
         out = self.encode(y_st, y_ph, x_ph)
         if steps is None:
             steps = torch.arange(y_st.shape[-1], device=y_st.device)
-        out.update(self._decode(out["z"][:, steps], self.level(y_st, x_ph)[:, steps]))
+        out.update(self.decode_z(out["z"][:, steps], y_st, x_ph, steps))
         out["steps"] = steps
         return out
 
+    def decode_z(
+        self, z: torch.Tensor, y_st: torch.Tensor, x_ph: torch.Tensor, steps: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Forecasts of `steps` (S',) from latents z (B, S', latent): decoder + level forecast
+        + anchor. Given another z (e.g. shuffled across steps) it shows what z carries."""
+        base = self.level(y_st, x_ph) + self.anchor(x_ph)
+        ctx = self.context(y_st, x_ph)
+        return self._decode(z, base[:, steps], None if ctx is None else ctx[:, steps])
+
+    def context(self, y_st: torch.Tensor, x_ph: torch.Tensor) -> torch.Tensor | None:
+        """(B, S, (2 + v) * len(level_windows)) trailing means of the level channels, the
+        decoder's deterministic context (`model.decoder_context`); None without it."""
+        if not self.cfg.decoder_context:
+            return None
+        return causal_means(self.level_input(y_st, x_ph), self.cfg.level_windows).transpose(1, 2)
+
+    def level_input(self, y_st: torch.Tensor, x_ph: torch.Tensor) -> torch.Tensor:
+        """(B, 2 + v, S): the order-0 channels of y_st and x_ph, then the step channels."""
+        c = self.cfg.input_channels
+        return torch.cat([y_st[:, :1], x_ph[:, :1], x_ph[:, c:]], dim=1)
+
     def level(self, y_st: torch.Tensor, x_ph: torch.Tensor) -> torch.Tensor:
         """Level forecast (B, S, H) from the order-0 channels of y_st and x_ph and the
-        validity channels (the last `validity_channels` of x_ph)."""
-        c = self.cfg.input_channels
-        return self.level_forecast(torch.cat([y_st[:, :1], x_ph[:, :1], x_ph[:, c:]], dim=1))
+        step channels (the last `validity_channels` of x_ph)."""
+        return self.level_forecast(self.level_input(y_st, x_ph))
 
-    def _decode(self, z: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Decoder output for z (B, S', latent) plus the level forecast (B, S', H)."""
-        dec = self.decoder(z)
+    def _decode(
+        self, z: torch.Tensor, level: torch.Tensor, ctx: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Decoder output for z (B, S', latent) [and its context (B, S', D)] plus the anchor
+        and level forecast (B, S', H)."""
+        dec = self.decoder(z if ctx is None else torch.cat([z, ctx], dim=-1))
         dec["raw_signal_mu"] = dec["raw_signal_mu"] + level
         return dec
+
+    def anchor(self, x_ph: torch.Tensor) -> torch.Tensor:
+        """(B, C + 4, S) -> (B, S, 1): the last valid FHR (normalised) at each step, 0 when
+        the model has no step channels."""
+        if not self.cfg.validity_channels:
+            return x_ph.new_zeros(x_ph.shape[0], x_ph.shape[-1], 1)
+        return x_ph[:, self.cfg.input_channels + 3, :, None]
 
     @torch.no_grad()
     def predict_raw_signal(
@@ -370,7 +408,9 @@ class SeqVaeTeb(nn.Module):
         self.eval()
         enc = self.encode(y_st[..., : i + 1], y_ph[..., : i + 1], x_ph[..., : i + 1])
         z = enc["z"][:, i : i + 1]
-        dec = self._decode(z, self.level(y_st[..., : i + 1], x_ph[..., : i + 1])[:, i : i + 1])
+        base = self.level(y_st[..., : i + 1], x_ph[..., : i + 1]) + self.anchor(x_ph[..., : i + 1])
+        ctx = self.context(y_st[..., : i + 1], x_ph[..., : i + 1])
+        dec = self._decode(z, base[:, i : i + 1], None if ctx is None else ctx[:, i : i + 1])
         self.train(was)
         return {
             "raw_signal_mu": dec["raw_signal_mu"][:, 0],

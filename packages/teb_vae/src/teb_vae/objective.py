@@ -4,9 +4,12 @@
 
 NLL: Gaussian negative log-likelihood of the H future samples of every step past the warm-up
 (step i forecasts raw samples (i+1)*T + k, k < H, see `teb_vae.forecast`), over samples that
-exist inside the window and are valid. KL: summed over latent dimensions, averaged over batch
-and steps past the warm-up. kld_weight = model.kld_beta * min(1, kld_step / kld_warmup_steps),
-where `kld_step` (a buffer of the model, saved in checkpoints) counts training-mode losses.
+exist inside the window and are valid. KL: per latent dimension averaged over batch and steps
+past the warm-up, each raised to at least `model.free_bits` nats (free bits: below that the
+gradient no longer pulls the posterior onto the prior, the cure for the collapse measured
+without it), then summed over dimensions; `kld_loss` reports the plain KL.
+kld_weight = model.kld_beta * min(1, kld_step / kld_warmup_steps), where `kld_step` (a buffer
+of the model, saved in checkpoints) counts training-mode losses.
 """
 
 from __future__ import annotations
@@ -67,12 +70,16 @@ def compute_loss(
     )
     kl = kl_divergence(
         outputs["mu_post"], outputs["logvar_post"], outputs["mu_prior"], outputs["logvar_prior"]
-    ).sum(-1)[:, cfg.warmup_period :]
-    kld = kl.mean() if kl.numel() else torch.zeros((), device=nll.device)
+    )[:, cfg.warmup_period :]
+    if kl.numel():
+        per_dim = kl.mean(dim=(0, 1))
+        kld, charged = per_dim.sum(), per_dim.clamp(min=cfg.free_bits).sum()
+    else:
+        kld = charged = torch.zeros((), device=nll.device)
     beta = kld_weight(model)
     if model.training:
         model.kld_step += 1
-    return {"loss": nll + beta * kld, "raw_signal_loss": nll, "kld_loss": kld}
+    return {"loss": nll + beta * charged, "raw_signal_loss": nll, "kld_loss": kld}
 
 
 def make_loss_step(cfg: RunConfig) -> Callable[[torch.nn.Module, dict], dict[str, torch.Tensor]]:

@@ -4,8 +4,9 @@ Masks (all (N,) bool at 4 Hz):
 - `fhr_loss`: FHR is 0 (CTU-UHB's signal-loss code), NaN, or outside 50..220 bpm.
 - `artefact`, `maternal`: FHR samples that are measured but not the fetal heart rate, found by
   the jump rule below.
-- `uc_loss`: UC is NaN, or inside a run of exact zeros lasting at least `UC_ZERO_RUN_S` (2 s):
-  a resting uterine tone is never exactly 0 for seconds, the transducer is off or lost.
+- `uc_loss`: UC is NaN or exactly 0: a resting uterine tone is never exactly 0, the transducer
+  is off or lost (CTU-UHB's code for no signal). Every zero is flagged as it arrives (a rule
+  on zero runs would have to wait for a run's length, which a stream cannot).
 - `uc_saturated`: UC at or above `UC_FULL_SCALE` (100, the tocodynamometer's full scale;
   CTU-UHB stores clipped values as 100 or 127): the true value is unknown.
 
@@ -41,7 +42,6 @@ import numpy as np
 FS = 4.0
 FHR_MIN, FHR_MAX = 50.0, 220.0
 UC_FULL_SCALE = 100.0
-UC_ZERO_RUN_S = 2.0
 JUMP_BPM = 25.0
 JUMP_RATE_BPM_S = 2.0
 RETURN_BPM = 15.0
@@ -68,48 +68,63 @@ def fhr_loss_mask(fhr: np.ndarray) -> np.ndarray:
 def uc_masks(uc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N,) UC -> (loss, saturated) (N,) bool each; see the module docstring."""
     uc = np.asarray(uc, dtype=np.float64)
-    loss = ~np.isfinite(uc)
-    min_run = int(round(UC_ZERO_RUN_S * FS))
-    for s, n in runs(uc == 0):
-        if n >= min_run:
-            loss[s : s + n] = True
+    loss = ~np.isfinite(uc) | (uc == 0)
     with np.errstate(invalid="ignore"):
         saturated = np.isfinite(uc) & (uc >= UC_FULL_SCALE)
     return loss, saturated
 
 
+class JumpRule:
+    """The jump rule of the module docstring as a state machine: `update` takes the next
+    samples of a recording and flags them, so a stream fed chunk by chunk flags exactly what
+    one call on the whole recording does."""
+
+    def __init__(self) -> None:
+        self.t0 = 0  # index of the next sample
+        self.ref_val: float | None = None
+        self.ref_idx = -1
+        self.seg_kind: str | None = None
+        self.seg_level, self.seg_start, self.last_in_seg = 0.0, 0, -1
+
+    def update(self, fhr: np.ndarray, measured: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The next (n,) FHR samples (bpm) and their `measured` mask -> (artefact, maternal)
+        (n,) bool."""
+        n = len(fhr)
+        artefact = np.zeros(n, bool)
+        maternal = np.zeros(n, bool)
+        window = JUMP_WINDOW_S * FS
+        for i in np.flatnonzero(measured):
+            t, x = self.t0 + int(i), float(fhr[i])
+            if self.seg_kind is not None:
+                lost = t - self.last_in_seg > window
+                back = abs(x - self.seg_level) <= RETURN_BPM
+                expired = self.seg_kind == "artefact" and t - self.seg_start > MAX_ARTEFACT_S * FS
+                if back or lost or expired:
+                    self.seg_kind = None
+                    self.ref_val, self.ref_idx = x, t
+                    continue
+                (maternal if self.seg_kind == "maternal" else artefact)[i] = True
+                self.last_in_seg = t
+                continue
+            allowed = JUMP_BPM + JUMP_RATE_BPM_S * (t - self.ref_idx) / FS
+            ref = self.ref_val
+            if ref is not None and t - self.ref_idx <= window and abs(x - ref) > allowed:
+                if ref < MATERNAL_MAX_BPM <= x <= FETAL_MAX_BPM:
+                    self.ref_val, self.ref_idx = x, t
+                    continue
+                kind = "maternal" if x < ref and x < MATERNAL_MAX_BPM else "artefact"
+                self.seg_kind, self.seg_level = kind, ref
+                self.seg_start = self.last_in_seg = t
+                (maternal if kind == "maternal" else artefact)[i] = True
+                continue
+            self.ref_val, self.ref_idx = x, t
+        self.t0 += n
+        return artefact, maternal
+
+
 def jump_segments(fhr: np.ndarray, measured: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The jump rule of the module docstring: (artefact, maternal) (N,) bool masks."""
-    n = len(fhr)
-    artefact = np.zeros(n, bool)
-    maternal = np.zeros(n, bool)
-    window = JUMP_WINDOW_S * FS
-    ref_val, ref_idx = None, -1
-    seg_kind, seg_level, seg_start, last_in_seg = None, 0.0, 0, -1
-    for t in np.flatnonzero(measured):
-        x = float(fhr[t])
-        if seg_kind is not None:
-            lost = t - last_in_seg > window
-            back = abs(x - seg_level) <= RETURN_BPM
-            expired = seg_kind == "artefact" and t - seg_start > MAX_ARTEFACT_S * FS
-            if back or lost or expired:
-                seg_kind = None
-                ref_val, ref_idx = x, t
-                continue
-            (maternal if seg_kind == "maternal" else artefact)[t] = True
-            last_in_seg = t
-            continue
-        allowed = JUMP_BPM + JUMP_RATE_BPM_S * (t - ref_idx) / FS
-        if ref_val is not None and t - ref_idx <= window and abs(x - ref_val) > allowed:
-            if ref_val < MATERNAL_MAX_BPM <= x <= FETAL_MAX_BPM:
-                ref_val, ref_idx = x, t
-                continue
-            seg_kind = "maternal" if x < ref_val and x < MATERNAL_MAX_BPM else "artefact"
-            seg_level, seg_start, last_in_seg = ref_val, t, t
-            (maternal if seg_kind == "maternal" else artefact)[t] = True
-            continue
-        ref_val, ref_idx = x, t
-    return artefact, maternal
+    """The jump rule of the module docstring over a whole recording: (artefact, maternal)."""
+    return JumpRule().update(np.asarray(fhr, dtype=np.float64), measured)
 
 
 @dataclass
@@ -161,17 +176,21 @@ def quality_summary(masks: QualityMasks) -> dict[str, float]:
     }
 
 
-VALIDITY_CHANNELS = 3
+VALIDITY_CHANNELS = 4
 GAP_SCALE_S = 60.0
 
 
-def validity_channels(fhr_valid: np.ndarray, uc_valid: np.ndarray, decimation: int) -> np.ndarray:
+def validity_channels(
+    fhr_valid: np.ndarray, uc_valid: np.ndarray, decimation: int, fhr_held: np.ndarray
+) -> np.ndarray:
     """What the model is told about signal quality, per feature step, causally.
 
-    (M, N) bool each -> (M, 3, N / T) float32: the share of valid FHR samples in each step's T
-    samples, the share of valid UC samples, and the time since the last valid FHR sample at
-    the step's last sample, in units of `GAP_SCALE_S` (60 s) capped at 1 (0 when that sample is
-    valid; counted from the window start when none is).
+    (M, N) bool each and the gap-filled normalised FHR (M, N) -> (M, 4, N / T) float32: the
+    share of valid FHR samples in each step's T samples, the share of valid UC samples, the
+    time since the last valid FHR sample at the step's last sample, in units of `GAP_SCALE_S`
+    (60 s) capped at 1 (0 when that sample is valid; counted from the window start when none
+    is), and the last valid FHR itself (normalised; the causal fill holds it), the anchor the
+    model's forecasts are offsets from (`teb_vae.model.SeqVaeTeb`).
     """
     m, n = fhr_valid.shape
     s = n // decimation
@@ -181,4 +200,4 @@ def validity_channels(fhr_valid: np.ndarray, uc_valid: np.ndarray, decimation: i
     last = np.maximum.accumulate(np.where(fhr_valid, np.arange(n), -1), axis=1)[:, ends]
     age = np.where(last < 0, ends + 1, ends - last) / FS
     gap = np.minimum(age / GAP_SCALE_S, 1.0)
-    return np.stack([f, u, gap], axis=1).astype(np.float32)
+    return np.stack([f, u, gap, fhr_held[:, ends]], axis=1).astype(np.float32)

@@ -15,7 +15,12 @@ from sigshared.cli import cli_entry, require_file
 from sigshared.errors import DataError
 from sigshared.files import atomic_output, output_dir
 from sigshared.training import select_device
-from teb_vae.benchmark import forecast_whole_record, score_record, summarise
+from teb_vae.benchmark import (
+    forecast_whole_record,
+    score_record,
+    summarise,
+    z_shuffled_summary,
+)
 from teb_vae.checkpoint import load_trained
 from teb_vae.data import list_recordings, read_recording, read_records_file, select_records
 from teb_vae.quality import quality_summary
@@ -30,6 +35,11 @@ def _table(body: dict) -> str:
             f"{100 * m['cover_1std']:5.1f}% {100 * m['cover_2std']:5.1f}% "
             f"{100 * m['cover_90']:5.1f}%"
         )
+    z = body["z_shuffled"]
+    rows.append(
+        f"z shuffled across steps: NLL {z['model']['nll']:.3f} -> {z['shuffled']['nll']:.3f}, "
+        f"MAE {z['model']['mae']:.2f} -> {z['shuffled']['mae']:.2f}"
+    )
     return "\n".join(rows)
 
 
@@ -46,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
         help="the records to score: a split file (its test part) or a list of names",
     )
     parser.add_argument(
-        "--checkpoint", required=True, help="checkpoints/best.pt of a teb-train run"
+        "--checkpoint",
+        default=None,
+        help="checkpoints/best.pt of a teb-train run (default: the shipped CTU-UHB model)",
     )
     parser.add_argument("--out", required=True, help="output folder for benchmark.json")
     parser.add_argument(
@@ -58,10 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     args = parser.parse_args(argv)
     device = select_device(args.device)
-    trained = load_trained(require_file(args.checkpoint, "checkpoint"), device)
+    ckpt = require_file(args.checkpoint, "checkpoint") if args.checkpoint else None
+    trained = load_trained(ckpt, device)
     if trained.baseline_spread is None:
         raise DataError(
-            f"{args.checkpoint} carries no baseline spread (written before teb-eval existed); "
+            f"{trained.path} carries no baseline spread (written before teb-eval existed); "
             "retrain it"
         )
     if args.records:
@@ -72,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         paths = list_recordings(args.data)
     window = trained.cfg.features.window
     with output_dir(args.out, overwrite=args.overwrite) as out:
-        per_record, quality, header, skipped = {}, {}, {}, []
+        per_record, quality, header, skipped, shuffled = {}, {}, {}, [], {}
         for path in paths:
             rec = read_recording(path)
             if len(rec.fhr) < window:
@@ -80,14 +93,17 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             fc = forecast_whole_record(trained, rec, device)
             per_record[rec.name] = score_record(fc, rec.stage2_start, trained.baseline_spread)
+            fz = forecast_whole_record(trained, rec, device, shuffle_z_seed=0)
+            shuffled[rec.name] = score_record(fz, rec.stage2_start, trained.baseline_spread)
             quality[rec.name] = quality_summary(fc.clean.masks)
             header[rec.name] = rec.meta
             print(f"{rec.name}: {quality[rec.name]['fhr_masked_pct']:.1f} % of FHR masked")
         if not per_record:
             raise DataError(f"no record in {args.data} is at least {window / 240:g} minutes long")
         body = summarise(per_record, trained.cfg.model.horizon)
+        body["z_shuffled"] = z_shuffled_summary(per_record, shuffled)
         body = {
-            "checkpoint": str(args.checkpoint),
+            "checkpoint": str(trained.path),
             "records": list(per_record),
             "skipped_short": skipped,
             **body,

@@ -2,11 +2,17 @@
 
 Reads raw FHR / UP (WFDB record, CSV or NPZ), cleans and normalises them, cuts 20-minute
 windows (stride = the window, plus a last window aligned to the end), computes features and
-runs a trained checkpoint. Writes into the --out folder `forecast.npz` (mu / std in bpm for
+runs a trained checkpoint (by default the model shipped with the package, trained on CTU-UHB
+records). Writes into the --out folder `forecast.npz` (mu / std in bpm for
 every step, the assembled mean forecast and band, the step times), `forecast.csv` (the mean
 forecast per sample), `report.json` and a 4-panel PDF per window; with --at-minute M only the
 forecast issued at minute M (of the recording) is written. --evaluate adds MAE / RMSE / NLL /
 coverage against the persistence and last-2-minutes-mean baselines.
+
+--stream instead feeds the recording 4 s at a time through a stream that carries the causal
+state (cleaning, filter buffers, LSTMs) across the whole record, issuing a forecast at every
+step, and writes stream.npz and stream.csv (see `teb_vae.streaming.write_stream_npz` /
+`write_stream_csv`) and report.json.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from teb_vae.data import read_recording
 from teb_vae.evaluation import evaluate
 from teb_vae.inference import forecast_recording, write_forecast_csv, write_forecast_npz
 from teb_vae.plotting import plot_sample
-from teb_vae.quality import quality_summary
+from teb_vae.quality import quality_masks, quality_summary
+from teb_vae.streaming import stream_record, write_stream_csv, write_stream_npz
 
 
 @cli_entry
@@ -31,7 +38,10 @@ def main(argv: list[str] | None = None) -> None:
         prog="teb-infer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--checkpoint", required=True, help="checkpoints/best.pt or last.pt of a teb-train run"
+        "--checkpoint",
+        default=None,
+        help="checkpoints/best.pt or last.pt of a teb-train run (default: the shipped model "
+        "trained on CTU-UHB records)",
     )
     parser.add_argument(
         "--input",
@@ -45,6 +55,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         metavar="M",
         help="only the forecast issued at minute M of the recording (M >= 0)",
+    )
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="forecast at every 4 s step of the whole record, state carried through it "
+        "(writes stream.npz / stream.csv instead of windows)",
     )
     parser.add_argument(
         "--evaluate",
@@ -62,9 +78,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     args = parser.parse_args(argv)
+    if args.stream and (args.at_minute is not None or args.evaluate):
+        parser.error("--stream writes every step's forecast; leave out --at-minute / --evaluate")
     device = select_device(args.device)
-    trained = load_trained(require_file(args.checkpoint, "checkpoint"), device)
+    ckpt = require_file(args.checkpoint, "checkpoint") if args.checkpoint else None
+    trained = load_trained(ckpt, device)
     rec = read_recording(args.input)
+    if args.stream:
+        with output_dir(args.out, overwrite=args.overwrite) as out:
+            st = stream_record(trained, rec.fhr, rec.up, device)
+            write_stream_npz(st, out / "stream.npz")
+            write_stream_csv(st, out / "stream.csv")
+            report = {"input": str(args.input), "mode": "stream", "steps": len(st["issued_at"])}
+            report["header"] = rec.meta
+            report["quality"] = quality_summary(quality_masks(rec.fhr, rec.up))
+            (out / "report.json").write_text(json.dumps(report, indent=2))
+        print(f"wrote {out}/stream.npz, stream.csv and report.json ({report['steps']} steps)")
+        return
     with output_dir(args.out, overwrite=args.overwrite) as out:
         fc = forecast_recording(trained, rec, args.at_minute, device)
         write_forecast_npz(fc, out / "forecast.npz")

@@ -58,17 +58,14 @@ class Cleaned:
         return float(1.0 - self.valid.mean()) if self.valid.size else 1.0
 
 
-def _fill(x: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Causal fill: each missing sample holds the last valid value before it (samples before
-    the first valid one hold that first value). No sample depends on later ones, so features
-    of a gap never see how it ends; the validity channels tell the model it is a fill."""
-    good = ~missing
-    if not good.any():
-        return np.zeros_like(x)
-    idx = np.where(good, np.arange(len(x)), -1)
-    last = np.maximum.accumulate(idx)
-    last[last < 0] = int(np.flatnonzero(good)[0])
-    return x[last]
+def _fill(x: np.ndarray, missing: np.ndarray, before: float) -> np.ndarray:
+    """Causal fill: each missing sample holds the last valid value before it; samples before
+    the first valid one hold `before` (the normalisation centre). No sample depends on later
+    ones, so features of a gap never see how it ends, and a stream fills as a batch pass does;
+    the validity channels tell the model it is a fill."""
+    idx = np.where(~missing, np.arange(len(x)), -1)
+    last = np.maximum.accumulate(idx) if len(x) else idx
+    return np.where(last < 0, before, x[np.maximum(last, 0)])
 
 
 def clean_ctg(fhr: np.ndarray, up: np.ndarray) -> Cleaned:
@@ -83,4 +80,10 @@ def clean_ctg(fhr: np.ndarray, up: np.ndarray) -> Cleaned:
     up = np.asarray(up, dtype=np.float64)
     masks = quality_masks(fhr, up)
     valid = masks.valid_fhr
-    return Cleaned(_fill(fhr, ~valid), _fill(up, masks.uc_loss), valid, masks.valid_uc, masks)
+    return Cleaned(
+        _fill(fhr, ~valid, FHR_CENTER),
+        _fill(up, masks.uc_loss, UP_CENTER),
+        valid,
+        masks.valid_uc,
+        masks,
+    )
