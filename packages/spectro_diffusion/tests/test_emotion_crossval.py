@@ -14,7 +14,8 @@ from spectro_diffusion.emotion.corpora import (
 )
 from spectro_diffusion.emotion.crossval import FeatureSet, cross_validate, speaker_normalise
 from spectro_diffusion.emotion.evaluation import unweighted_accuracy
-from spectro_diffusion.emotion.functionals import utterance_functionals, voiced_fraction
+from spectro_diffusion.emotion.functionals import utterance_functionals
+from spectro_diffusion.emotion.voicing import voiced_fraction
 
 EMODB = [f"emodb-{s}" for s in ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")]
 
@@ -65,6 +66,7 @@ def test_functionals_of_a_harmonic_tone():
     assert pitch_median == pytest.approx(12 * np.log2(200 / 27.5), abs=0.5)
     assert a[-3] > 0.9  # voiced fraction of a steady harmonic tone
     noise = np.random.default_rng(0).standard_normal(sr).astype(np.float32)
+    # pyin: a steady harmonic tone is voiced throughout, white noise nowhere.
     assert voiced_fraction(0.3 * tone, sr) > 0.9 > 0.1 > voiced_fraction(noise, sr)
 
 
