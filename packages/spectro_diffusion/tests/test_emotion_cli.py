@@ -81,6 +81,32 @@ def test_generate_writes_pngs_wavs_and_a_sheet(trained, capsys):
     )
 
 
+def test_exported_model_is_slim_loads_and_names_its_data(trained, capsys):
+    from spectro_diffusion.emotion import ship
+
+    src = trained["run"] / "checkpoints" / "last.pt"
+    dst = trained["root"] / "slim.pt"
+    assert run(ship.main, [str(src), str(dst), "--description", "Corpus X (licence Y)"]) == 0
+    assert run(ship.main, [str(src), str(dst), "--description", "again"]) == 2  # no overwrite
+    assert dst.stat().st_size < src.stat().st_size / 2
+    capsys.readouterr()
+    out = trained["root"] / "gen-slim"
+    argv = ["--checkpoint", str(dst), "--emotion", "anger", "--num-samples", "1"]
+    assert run(generate.main, [*argv, "--num-inference-steps", "2", "--out", str(out)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("spectro-generate: a model trained on Corpus X (licence Y)")
+
+
+def test_shipped_model_generates_without_a_checkpoint(tmp_path, capsys):
+    out = tmp_path / "gen"
+    argv = ["--emotion", "anger", "--num-samples", "1", "--num-inference-steps", "2"]
+    assert run(generate.main, [*argv, "--griffin-lim-iters", "2", "--out", str(out)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("spectro-generate: the shipped model trained on EmoDB")
+    audio, sr = sf.read(out / "anger_0.wav")
+    assert sr == 16_000 and len(audio) == 63 * 256 and np.isfinite(audio).all()
+
+
 def test_classifier_reports_accuracy_and_confusion(trained):
     report = json.loads((trained["clf"] / "report.json").read_text())
     matrix = np.array(report["confusion_matrix"])
@@ -113,15 +139,20 @@ def test_eval_prints_the_table(trained, capsys):
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert "emotion preservation" in printed and "85.4%" in printed
+    assert "emotion preservation (functional SVM)" in printed
+    assert "real validation vs real test speakers" in printed and "(CNN classifier)" in printed
     report = json.loads((out / "report.json").read_text())
-    assert 0 <= report["emotion_preservation"] <= 1
-    assert np.isfinite(report["frechet_distance"]) and report["frechet_distance"] >= 0
+    judge, cnn = report["judge"], report["cnn"]
+    for scores in (judge, cnn):
+        assert 0 <= scores["emotion_preservation"] <= 1
+        assert set(scores["emotion_preservation_per_class"]) == set(report["classes"])
+        assert np.isfinite(scores["frechet_distance"]) and scores["frechet_distance"] >= 0
+        assert np.isfinite(scores["frechet_distance_real_vs_real"])
     assert np.isfinite(report["audio_snr_db"])
-    assert "real val vs real test speakers" in printed
-    assert np.isfinite(report["frechet_distance_real_val_vs_test"])
     for key in ("generated", "real", "real_inverted"):
         assert 0 <= report[f"voiced_fraction_{key}"] <= 1
+    for name in ("generated.png", "pitch.png", "real_inverted_0.wav"):
+        assert (out / name).is_file()
 
 
 def test_unknown_emotion_exits_2(trained, capsys):

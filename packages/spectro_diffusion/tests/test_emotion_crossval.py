@@ -14,7 +14,8 @@ from spectro_diffusion.emotion.corpora import (
 )
 from spectro_diffusion.emotion.crossval import FeatureSet, cross_validate, speaker_normalise
 from spectro_diffusion.emotion.evaluation import unweighted_accuracy
-from spectro_diffusion.emotion.functionals import utterance_functionals, voiced_fraction
+from spectro_diffusion.emotion.functionals import utterance_functionals
+from spectro_diffusion.emotion.voicing import voiced_fraction
 
 EMODB = [f"emodb-{s}" for s in ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")]
 
@@ -65,7 +66,9 @@ def test_functionals_of_a_harmonic_tone():
     assert pitch_median == pytest.approx(12 * np.log2(200 / 27.5), abs=0.5)
     assert a[-3] > 0.9  # voiced fraction of a steady harmonic tone
     noise = np.random.default_rng(0).standard_normal(sr).astype(np.float32)
-    assert voiced_fraction(0.3 * tone, sr) > 0.9 > 0.1 > voiced_fraction(noise, sr)
+    # pyin: a steady harmonic tone is voiced throughout; white noise mostly not (pyin calls
+    # about a sixth of white-noise frames voiced, so the bar is 0.3).
+    assert voiced_fraction(0.3 * tone, sr) > 0.9 > 0.3 > voiced_fraction(noise, sr)
 
 
 def test_speaker_normalisation_and_cv_on_separable_data():

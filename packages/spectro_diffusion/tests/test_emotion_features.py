@@ -13,6 +13,8 @@ from spectro_diffusion.emotion.features import (
     istft,
     load_clip,
     mel_db,
+    mel_filterbank,
+    nnls,
     scale_db,
     stft,
     trim_silence,
@@ -67,6 +69,38 @@ def test_mel_peak_of_a_tone_sits_at_its_frequency():
     centres = librosa.mel_frequencies(SMALL.n_mels + 2, fmin=SMALL.fmin, fmax=SMALL.fmax)[1:-1]
     peak = int(np.argmax(db[:, SMALL.n_frames // 2]))
     assert abs(peak - int(np.argmin(np.abs(centres - f)))) <= 1
+
+
+@pytest.mark.parametrize(
+    "s", [SMALL, MelSettings(sample_rate=16_000, n_fft=1024, n_mels=80, fmin=50.0, fmax=7000.0)]
+)
+def test_mel_filterbank_is_librosas(s):
+    import librosa
+
+    ref = librosa.filters.mel(
+        sr=s.sample_rate,
+        n_fft=s.n_fft,
+        n_mels=s.n_mels,
+        fmin=s.fmin,
+        fmax=s.fmax,
+        dtype=np.float64,
+    )
+    assert np.allclose(mel_filterbank(s), ref, rtol=1e-10, atol=1e-14)
+
+
+def test_nnls_reaches_scipys_optimum_on_every_column():
+    from scipy.optimize import nnls as scipy_nnls
+
+    rng = np.random.default_rng(0)
+    a = mel_filterbank(SMALL)
+    # Mel power columns 60 dB apart in level: each column must converge, quiet ones too.
+    b = a @ rng.random((a.shape[1], 5)) ** 4 * np.logspace(0, -6, 5)
+    x = nnls(a, b)
+    assert x.min() >= 0
+    for j in range(b.shape[1]):
+        best = scipy_nnls(a, b[:, j])[1]
+        ours = np.linalg.norm(a @ x[:, j] - b[:, j])
+        assert ours <= best + 1e-6 * np.linalg.norm(b[:, j])
 
 
 def test_stft_matches_framed_rfft_and_inverts():

@@ -9,6 +9,7 @@ as a generator is called a classifier checkpoint), a corrupt file as not readabl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 
 from sigshared.diffusion import GaussianDiffusion
 from sigshared.errors import CheckpointError, UserError
-from sigshared.training import load_checkpoint, load_model_weights
+from sigshared.training import load_checkpoint, load_model_weights, save_checkpoint
 from spectro_diffusion.emotion.config import EmotionConfig, load_emotion_config
 from spectro_diffusion.emotion.model import EmotionClassifier, EmotionUNet, build_classifier
 from spectro_diffusion.emotion.objective import build_diffusion
@@ -24,6 +25,31 @@ from spectro_diffusion.emotion.objective import build_diffusion
 PACKAGE = "spectro_diffusion"
 GENERATOR_KIND = "emotion-generator"
 CLASSIFIER_KIND = "emotion-classifier"
+SHIPPED_GENERATOR = "emodb.pt"
+
+
+def shipped_generator() -> Path:
+    """The generator shipped inside the package (`spectro-generate` without --checkpoint)."""
+    return Path(str(resources.files("spectro_diffusion.emotion.checkpoints") / SHIPPED_GENERATOR))
+
+
+def export_generator(src: str | Path, dst: str | Path, data_description: str) -> Path:
+    """Write the inference part of a `spectro-train` checkpoint to `dst`: the EMA weights (the
+    raw ones when the run had no EMA), the config, classes and dB range, the stamp, and
+    `data_description` (what the first line of a command says it was trained on). Optimizer,
+    scheduler and RNG state are left out: a quarter of the size, and not resumable."""
+    state = load_checkpoint(src, package=PACKAGE, kind=GENERATOR_KIND)
+    _contents(state, Path(src), "spectro-train")
+    which = "ema" if state.get("ema") is not None else "model"
+    slim = {
+        "format": state.get("format"),
+        which: state[which],
+        "step": state.get("step"),
+        "extra": {**state["extra"], "data_description": data_description},
+        "package": PACKAGE,
+        "kind": GENERATOR_KIND,
+    }
+    return save_checkpoint(slim, dst)
 
 
 @dataclass
@@ -38,6 +64,7 @@ class TrainedGenerator:
     weights: str  # "ema" or "model"
     corpus: str
     data_root: str
+    data_description: str = ""  # set in shipped models: what it was trained on, in words
 
     @property
     def net(self) -> EmotionUNet:
@@ -101,6 +128,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
         weights,
         str(extra.get("corpus", "")),
         str(extra.get("data_root", "")),
+        str(extra.get("data_description", "")),
     )
 
 

@@ -4,20 +4,22 @@
   steps) and denoised with their own emotion, MSE against the clean image in the [-1, 1] scale;
 - SNR of Griffin-Lim audio of the test spectrograms against the original (preprocessed)
   waveform, with the spectral convergence of that reconstruction;
-- emotion preservation: the classifier's accuracy on generated samples against the emotion
-  they were asked for, beside its accuracy on the real test split;
-- Fréchet distance between classifier embeddings of real test and generated spectrograms,
-  beside the same distance between two real sets (validation vs test speakers): the scale a
-  generated figure is read against;
-- voiced fraction (autocorrelation voicing, `functionals.voiced_fraction`) of the real test
-  clips, of the same clips through the mel + Griffin-Lim inversion, and of generated clips
-  through that inversion (the fair comparison for generated audio).
+- voiced fraction (librosa's pyin, `voicing.py`) of the real test clips, of the same clips
+  through the mel + Griffin-Lim inversion, and of generated clips through that inversion (the
+  fair comparison for generated audio);
+- with the functional judge (`judge.py`, the cross-validated classifier of item 1 fitted on
+  the training speakers): emotion preservation, overall and per emotion, on the generated
+  audio, beside the judge's accuracy on real test clips through the same inversion; the
+  Fréchet distance in its feature space, real test vs generated, beside real test vs the
+  real validation speakers (the scale a generated figure is read against);
+- with a CNN classifier checkpoint (optional): the same two figures on its embeddings of
+  the spectrogram images.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,8 +32,11 @@ from sigshared.metrics import snr_db
 from spectro_diffusion.emotion.checkpoint import TrainedClassifier, TrainedGenerator
 from spectro_diffusion.emotion.data import PreparedData
 from spectro_diffusion.emotion.features import griffin_lim, load_clip, unscale_db
-from spectro_diffusion.emotion.functionals import voiced_fraction
 from spectro_diffusion.emotion.generation import sample_spectrograms
+from spectro_diffusion.emotion.voicing import voiced_fraction
+
+if TYPE_CHECKING:  # judge.py imports this module (frechet_distance)
+    from spectro_diffusion.emotion.judge import FunctionalJudge
 
 # The design document's figures (measured on data this project cannot obtain).
 DOCUMENT = {"reconstruction_mse": 0.0098, "audio_snr_db": 19.2, "emotion_preservation": 0.854}
@@ -88,9 +93,16 @@ def check_compatible(gen: TrainedGenerator, clf: TrainedClassifier) -> None:
         raise UserError("the classifier was trained on other log-mel settings than the model")
 
 
+def _invert(images: np.ndarray, gen: TrainedGenerator) -> list[tuple[np.ndarray, float]]:
+    """(N, n_mels, n_frames) scaled images -> [(Griffin-Lim audio, spectral convergence)]."""
+    mel, iters = gen.config.data.mel, gen.config.sample.griffin_lim_iters
+    return [griffin_lim(unscale_db(img, gen.db_max, gen.top_db), mel, iters) for img in images]
+
+
 def evaluate_generator(
     gen: TrainedGenerator,
-    clf: TrainedClassifier,
+    clf: TrainedClassifier | None,
+    judge: FunctionalJudge | None,
     data: PreparedData,
     *,
     num_per_class: int,
@@ -101,9 +113,11 @@ def evaluate_generator(
     t_recon: int,
     audio_clips: int,
     seed: int = 0,
-) -> tuple[dict[str, Any], torch.Tensor]:
-    """The figures of the module docstring on `data`'s test split; returns the report and the
-    generated images ((num_per_class * classes, 1, n_mels, n_frames), class-major order)."""
+) -> tuple[dict[str, Any], torch.Tensor, dict[str, list[np.ndarray]]]:
+    """The figures of the module docstring on `data`'s test split. `clf` (a CNN checkpoint)
+    adds its rows; `judge` (the functional SVM) scores the audio. Returns the report, the
+    generated images ((num_per_class * classes, 1, n_mels, n_frames), class-major order) and
+    the audio: real test clips, the same through the inversion, generated through it."""
     test = data.splits["test"]
     if len(test) == 0:
         raise DataError("the test split is empty; nothing to evaluate")
@@ -133,45 +147,32 @@ def evaluate_generator(
     recon_mse = float(((recon - x0) ** 2).mean())
     noisy_mse = float(((x_t.clamp(-1, 1) - x0) ** 2).mean())
 
-    # Griffin-Lim audio of real test spectrograms against the original waveform.
+    # Real test clips (an even spread over the split) and the same through mel + Griffin-Lim.
     mel = gen.config.data.mel
-    iters = gen.config.sample.griffin_lim_iters
-    snrs, scs, voiced_real, voiced_inverted = [], [], [], []
-    for u, img in list(zip(data.utterances["test"], x0[:, 0].numpy()))[:audio_clips]:
-        audio, sc = griffin_lim(unscale_db(img, gen.db_max, gen.top_db), mel, iters)
-        ref = load_clip(u.path, mel)[: len(audio)]
-        snrs.append(float(snr_db(torch.from_numpy(ref), torch.from_numpy(audio))))
-        scs.append(sc)
-        voiced_real.append(voiced_fraction(ref, mel.sample_rate))
-        voiced_inverted.append(voiced_fraction(audio, mel.sample_rate))
+    pick = np.linspace(0, len(x0) - 1, min(audio_clips, len(x0))).round().astype(int)
+    pick = np.unique(pick)
+    real = [load_clip(data.utterances["test"][i].path, mel) for i in pick]
+    inverted = _invert(x0[pick, 0].numpy(), gen)
+    snrs = [
+        float(snr_db(torch.from_numpy(r[: len(a)]), torch.from_numpy(a)))
+        for r, (a, _) in zip(real, inverted)
+    ]
 
-    # Emotion preservation and Fréchet distance.
-    real_pred, real_emb = predict(clf.net, test.images)
-    real_acc = float((real_pred == test.labels).float().mean())
     n = len(gen.classes)
     asked = torch.arange(n).repeat_interleave(num_per_class)
     fake = sample_spectrograms(
         gen, asked if conditional else None, len(asked), **kw, seed=seed + 1
     ).cpu()
-    fake_pred, fake_emb = predict(clf.net, fake)
-    voiced_generated = [
-        voiced_fraction(
-            griffin_lim(unscale_db(img, gen.db_max, gen.top_db), mel, iters)[0], mel.sample_rate
-        )
-        for img in fake[:, 0].numpy()
-    ]
-    val = data.splits["val"]
-    real_fd = (
-        frechet_distance(real_emb.numpy(), predict(clf.net, val.images)[1].numpy())
-        if len(val) >= 2
-        else None
-    )
-    preservation = float((fake_pred == asked).float().mean()) if conditional else None
-    per_class = {
-        c: float((fake_pred[asked == k] == k).float().mean()) for k, c in enumerate(gen.classes)
+    fake_audio = [a for a, _ in _invert(fake[:, 0].numpy(), gen)]
+    sr = mel.sample_rate
+    audio = {
+        "real": real,
+        "real_inverted": [a for a, _ in inverted],
+        "generated": fake_audio,
     }
-    report = {
+    report: dict[str, Any] = {
         "test_clips": len(test),
+        "audio_clips": len(pick),
         "t_recon": t_recon,
         "sampler": sampler,
         "num_inference_steps": num_inference_steps,
@@ -180,16 +181,50 @@ def evaluate_generator(
         "reconstruction_mse": recon_mse,
         "noisy_input_mse": noisy_mse,
         "audio_snr_db": float(np.mean(snrs)),
-        "griffin_lim_spectral_convergence": float(np.mean(scs)),
-        "classifier_accuracy_real_test": real_acc,
-        "emotion_preservation": preservation,
-        "emotion_preservation_per_class": per_class if conditional else None,
+        "griffin_lim_spectral_convergence": float(np.mean([sc for _, sc in inverted])),
         "chance": 1 / n,
-        "frechet_distance": frechet_distance(real_emb.numpy(), fake_emb.numpy()),
-        "frechet_distance_real_val_vs_test": real_fd,
-        "voiced_fraction_real": float(np.mean(voiced_real)),
-        "voiced_fraction_real_inverted": float(np.mean(voiced_inverted)),
-        "voiced_fraction_generated": float(np.mean(voiced_generated)),
+        **{
+            f"voiced_fraction_{k}": float(np.mean([voiced_fraction(a, sr) for a in v]))
+            for k, v in audio.items()
+        },
         "document": DOCUMENT,
     }
-    return report, fake
+
+    val = data.splits["val"]
+    if judge is not None and conditional and len(val) >= 2:
+        vpick = np.unique(np.linspace(0, len(val) - 1, min(audio_clips, len(val))).round())
+        ref = [a for a, _ in _invert(val.images[vpick.astype(int), 0].numpy(), gen)]
+        speakers = np.array([data.utterances["test"][i].speaker for i in pick])
+        report["judge"] = judge.figures(
+            gen.classes,
+            mel,
+            audio["real_inverted"],
+            test.labels[pick].numpy(),
+            speakers,
+            ref,
+            fake_audio,
+            asked.numpy(),
+        )
+
+    if clf is not None:
+        real_pred, real_emb = predict(clf.net, test.images)
+        fake_pred, fake_emb = predict(clf.net, fake)
+        report["cnn"] = {
+            "classifier_accuracy_real_test": float((real_pred == test.labels).float().mean()),
+            "emotion_preservation": float((fake_pred == asked).float().mean())
+            if conditional
+            else None,
+            "emotion_preservation_per_class": {
+                c: float((fake_pred[asked == k] == k).float().mean())
+                for k, c in enumerate(gen.classes)
+            }
+            if conditional
+            else None,
+            "frechet_distance": frechet_distance(real_emb.numpy(), fake_emb.numpy()),
+            "frechet_distance_real_vs_real": frechet_distance(
+                real_emb.numpy(), predict(clf.net, val.images)[1].numpy()
+            )
+            if len(val) >= 2
+            else None,
+        }
+    return report, fake, audio

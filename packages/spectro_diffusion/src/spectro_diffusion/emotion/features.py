@@ -1,11 +1,15 @@
 """Audio <-> log-mel images: load, resample, trim, fix length, log-mel, [-1, 1] scaling, cache,
 and the way back (mel -> linear magnitude -> Griffin-Lim) with its spectral convergence.
 
-The mel filterbank and its NNLS inverse are librosa's. The STFT, its inverse, Griffin-Lim
-and silence trimming are written here on torch / numpy with librosa's conventions (periodic
-Hann window, centred frames, zero padding; `librosa.effects.trim`'s rule): librosa's own STFT
-and trim pay a numba compilation of 10-60 s on their first call in every process, longer than
-a whole demo's preprocessing. The functions here start in milliseconds.
+The STFT, its inverse, Griffin-Lim, silence trimming, the mel filterbank and its
+non-negative least-squares inverse are written here on torch / numpy with librosa's
+conventions (periodic Hann window, centred frames, zero padding; `librosa.effects.trim`'s
+rule; `librosa.filters.mel`'s Slaney scale and area normalisation; the NNLS problem of
+`librosa.feature.inverse.mel_to_stft`): importing librosa's spectral modules loads and
+compiles their numba code, 10-25 s on the first call in every process (measured on the
+project's CPU, `benchmarks/bench_gl_startup.py`), longer than a whole generation. The
+functions here start in milliseconds; the tests hold them to librosa's results. librosa is
+still used for resampling (preprocessing only).
 """
 
 from __future__ import annotations
@@ -95,10 +99,31 @@ def load_clip(path: str | Path, s: MelSettings) -> np.ndarray:
     return np.pad(audio, (0, n - audio.size)).astype(np.float32)
 
 
-def _mel_basis(s: MelSettings) -> np.ndarray:
-    return librosa.filters.mel(
-        sr=s.sample_rate, n_fft=s.n_fft, n_mels=s.n_mels, fmin=s.fmin, fmax=s.fmax
-    )
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    linear = f / (200.0 / 3)
+    log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log, linear)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    """Inverse of `_hz_to_mel`."""
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * 200.0 / 3)
+
+
+def mel_filterbank(s: MelSettings) -> np.ndarray:
+    """(n_mels, 1 + n_fft/2) float64 triangular filters, as `librosa.filters.mel` (Slaney
+    scale, each filter normalised to unit area: 2 / bandwidth), from fmin to fmax."""
+    freqs = np.linspace(0, s.sample_rate / 2, 1 + s.n_fft // 2)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(s.fmin), _hz_to_mel(s.fmax), s.n_mels + 2))
+    width = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    lower = -ramps[:-2] / width[:-1, None]
+    upper = ramps[2:] / width[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
 
 
 def _window(n_fft: int) -> torch.Tensor:
@@ -129,7 +154,7 @@ def istft(spec: torch.Tensor, n_fft: int, hop_length: int, length: int) -> torch
 def mel_db(audio: np.ndarray, s: MelSettings) -> np.ndarray:
     """(num_samples,) clip -> (n_mels, n_frames) power mel spectrogram in dB (ref 1.0)."""
     power = stft(audio, s.n_fft, s.hop_length).abs().numpy() ** 2
-    mel = _mel_basis(s) @ power[:, : s.n_frames]
+    mel = mel_filterbank(s).astype(np.float32) @ power[:, : s.n_frames]
     return (10 * np.log10(np.maximum(mel, 1e-10))).astype(np.float32)
 
 
@@ -168,12 +193,34 @@ def cached_mel_db(path: str | Path, s: MelSettings, cache_dir: str | Path | None
     return db
 
 
+def nnls(a: np.ndarray, b: np.ndarray, n_iter: int = 100) -> np.ndarray:
+    """argmin_{X >= 0} ||a X - b||_F for a (m, n) and b (m, T): (n, T) float64.
+
+    Accelerated projected gradient (FISTA, Beck & Teboulle 2009) from the clipped
+    pseudo-inverse solution, as librosa's `util.nnls` starts its L-BFGS-B. The columns are
+    independent and the solution scales with its column, so each column is solved at unit peak
+    and scaled back: quiet frames converge as fast as loud ones.
+    """
+    a_t = torch.from_numpy(np.asarray(a, dtype=np.float64))
+    b_t = torch.from_numpy(np.asarray(b, dtype=np.float64))
+    scale = b_t.abs().amax(dim=0, keepdim=True).clamp_min(1e-300)
+    b_t = b_t / scale
+    step = 1.0 / float(torch.linalg.matrix_norm(a_t, ord=2)) ** 2  # 1 / Lipschitz constant
+    x = (torch.linalg.pinv(a_t) @ b_t).clamp_min(0)
+    y, t = x, 1.0
+    for _ in range(n_iter):
+        x_next = (y - step * (a_t.T @ (a_t @ y - b_t))).clamp_min(0)
+        t_next = (1 + (1 + 4 * t * t) ** 0.5) / 2
+        y = x_next + ((t - 1) / t_next) * (x_next - x)
+        x, t = x_next, t_next
+    return (x * scale).numpy()
+
+
 def mel_to_magnitude(db: np.ndarray, s: MelSettings) -> np.ndarray:
-    """(n_mels, T) power-mel dB -> (1 + n_fft/2, T) linear STFT magnitude (NNLS inverse)."""
+    """(n_mels, T) power-mel dB -> (1 + n_fft/2, T) linear STFT magnitude: the non-negative
+    power spectrum whose mel projection is closest (least squares), square-rooted."""
     power_mel = 10.0 ** (db.astype(np.float64) / 10)
-    return librosa.feature.inverse.mel_to_stft(
-        power_mel, sr=s.sample_rate, n_fft=s.n_fft, power=2.0, fmin=s.fmin, fmax=s.fmax
-    )
+    return np.sqrt(nnls(mel_filterbank(s), power_mel))
 
 
 def spectral_convergence(magnitude: np.ndarray, audio: np.ndarray, s: MelSettings) -> float:

@@ -157,13 +157,3 @@ def utterance_functionals(audio: np.ndarray, sr: int) -> np.ndarray:
     seconds = max(sounding.sum() * HOP_S, HOP_S)
     parts.append(np.array([voiced.sum() / max(sounding.sum(), 1), onsets / seconds, seconds]))
     return np.concatenate(parts)
-
-
-def voiced_fraction(audio: np.ndarray, sr: int) -> float:
-    """Share of the sounding frames (within 40 dB of the loudest) that are voiced (normalised
-    autocorrelation peak above VOICING_THRESHOLD); 0 for a silent clip."""
-    if not np.abs(audio).max() > 0:
-        return 0.0
-    d = frame_descriptors(audio, sr)
-    sounding = d["energy_db"] > d["energy_db"].max() - 40
-    return float((sounding & (d["voicing"] > VOICING_THRESHOLD)).sum() / max(sounding.sum(), 1))

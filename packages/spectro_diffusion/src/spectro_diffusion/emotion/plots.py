@@ -62,3 +62,30 @@ def confusion_figure(matrix: np.ndarray, classes: Sequence[str], path: str | Pat
     ax.set_ylabel("true")
     ax.set_title(title)
     return save_figure(fig, path)
+
+
+def pitch_figure(
+    tracks: Sequence[tuple[np.ndarray, np.ndarray]],
+    titles: Sequence[str],
+    path: str | Path,
+    ncols: int = 4,
+) -> Path:
+    """A grid of pitch tracks: (times in s, f0 in Hz with NaN where unvoiced) per panel."""
+    n = len(tracks)
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = new_figure(nrows, ncols, figsize=(3.6 * ncols, 2.4 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        times, f0 = tracks[i]
+        ax.plot(times, f0, ".-", markersize=3)
+        ax.set_yscale("log")
+        ax.set_ylim(60, 520)
+        ax.set_xlim(0, float(times[-1]) if len(times) else 1.0)
+        voiced = float(np.mean(np.isfinite(f0))) if len(f0) else 0.0
+        ax.set_title(f"{titles[i]} (voiced {voiced:.0%})", fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("f0 (Hz)")
+    return save_figure(fig, path)

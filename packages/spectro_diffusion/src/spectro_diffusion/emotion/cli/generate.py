@@ -1,5 +1,6 @@
 """`spectro-generate`: sample log-mel spectrograms of one emotion from a `spectro-train`
-checkpoint, write their PNGs, WAV files (Griffin-Lim) and a sheet of all of them.
+checkpoint (by default the EmoDB model shipped in the package), write their PNGs, WAV files
+(Griffin-Lim) and a sheet of all of them.
 
 Output folder (default runs/spectro_diffusion-generate/<stamp>/): <emotion>_<i>.png,
 <emotion>_<i>.wav, <emotion>_<i>.npy (the scaled image), sheet.png, report.json.
@@ -17,7 +18,7 @@ from sigshared.cli import add_common_arguments, bounded_int, cli_entry, require_
 from sigshared.errors import UserError
 from sigshared.files import output_dir
 from sigshared.training import select_device
-from spectro_diffusion.emotion.checkpoint import load_trained
+from spectro_diffusion.emotion.checkpoint import load_trained, shipped_generator
 from spectro_diffusion.emotion.cli.common import (
     add_sampling_arguments,
     default_out,
@@ -35,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_arguments(parser, default_config=None)
     add_sampling_arguments(parser)
-    parser.add_argument("--checkpoint", required=True, help="a spectro-train checkpoint (.pt)")
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a spectro-train checkpoint (.pt) (default: the EmoDB model shipped in the package)",
+    )
     parser.add_argument(
         "--emotion",
         default=None,
@@ -58,10 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     out = default_out("spectro_diffusion-generate") if args.out is None else args.out
-    gen = load_trained(require_file(args.checkpoint, "checkpoint"), select_device(args.device))
+    path = shipped_generator() if args.checkpoint is None else args.checkpoint
+    gen = load_trained(require_file(path, "checkpoint"), select_device(args.device))
+    which = "the shipped model" if args.checkpoint is None else "a model"
     print(
-        f"spectro-generate: a model trained on {describe_data(gen.config)}; "
-        f"classes {', '.join(gen.classes)}"
+        f"spectro-generate: {which} trained on "
+        f"{gen.data_description or describe_data(gen.config)}; classes {', '.join(gen.classes)}"
     )
     s = gen.config.sample
     if gen.net.num_classes:
@@ -90,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         titles = [f"{name} #{i} (generated)" for i in range(args.num_samples)]
         records = write_generated(gen, images, names, titles, out, iters)
         report = {
-            "checkpoint": args.checkpoint,
+            "checkpoint": str(path),
             "weights": gen.weights,
             "emotion": name,
             **settings,
