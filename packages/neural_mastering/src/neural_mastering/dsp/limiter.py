@@ -39,7 +39,7 @@ BLOCK, HALO = 16384, 1024
 BOUND, BOUND_REACH = 2.0, 64
 
 
-def _refined(a: torch.Tensor) -> torch.Tensor:
+def lift_maxima(a: torch.Tensor) -> torch.Tensor:
     """|oversampled| rows (..., N) with each local maximum lifted to the vertex of the parabola
     through it and its neighbours (the meter's refinement: a 4x grid alone reads a 20 kHz tone
     up to 0.56 dB low)."""
@@ -61,7 +61,7 @@ def block_envelope(segment: np.ndarray, floor: float = 0.0) -> np.ndarray:
     if reach * BOUND < floor:
         return core
     up = scipy.signal.resample(segment, OVERSAMPLING * segment.shape[-1], axis=-1)
-    up = _refined(torch.from_numpy(np.abs(up))).amax(0).numpy()
+    up = lift_maxima(torch.from_numpy(np.abs(up))).amax(0).numpy()
     # The grid points in [n, n+1) belong to sample n; the envelope takes (n-1, n+1).
     per_sample = up.reshape(-1, OVERSAMPLING).max(-1)
     around = np.maximum(per_sample[HALO : HALO + BLOCK], per_sample[HALO - 1 : HALO + BLOCK - 1])
