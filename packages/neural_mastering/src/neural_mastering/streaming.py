@@ -72,6 +72,7 @@ from sigshared.errors import DataError
 
 BLOCK = 16 * 16384  # samples per block of the passes (~6 s at 44.1 kHz)
 TRACE_POINTS = 2000
+FIR_MARGIN_DB = 1.0
 
 
 @dataclass
@@ -157,13 +158,14 @@ def _channels(read: Callable, channels: int) -> Callable:
     return first
 
 
-def _centred(read: Callable, mean: np.ndarray, frames: int, channels: int) -> Callable:
-    """read(lo, hi) of the first `channels` channels with `mean` removed inside the signal."""
+def _centred(read: Callable, mean: np.ndarray, frames: int) -> Callable:
+    """read(lo, hi) with `mean` (one value per channel) removed from its first channels inside
+    the signal (the others, such as a reduction channel, as they are)."""
 
     def centred(lo: int, hi: int) -> np.ndarray:
-        x = read(lo, hi)[:channels]
+        x = read(lo, hi)
         a, b = min(max(0, -lo), hi - lo), max(0, min(hi, frames) - lo)
-        x[:, a:b] -= mean[:, None]
+        x[: len(mean), a:b] -= mean[:, None]
         return x
 
     return centred
@@ -298,10 +300,12 @@ def _limit_pass(
     meter=None,
 ):
     """One limiter pass over read (audio channels, and the running reduction in channel
-    `channels` when `reduction_in`) into a new scratch signal of audio + reduction."""
+    `channels` when `reduction_in`) into a new scratch signal of audio + reduction; returns
+    it and the sum of each audio channel."""
     from neural_mastering.blockio import TempSignal
 
     out = TempSignal(channels + 1, scratch)
+    sums = np.zeros(channels)
     lim = StreamLimiter(sr, threshold_db, gain_db)
     n = lim.n
     audio_read = _channels(read, channels)
@@ -311,16 +315,31 @@ def _limit_pass(
         step = lim.apply(block[:channels], env)
         total = step.reduction_db + (block[channels] if reduction_in else 0.0)
         out.append(np.concatenate([step.audio, total[None]]))
+        sums += step.audio.sum(-1)
         if meter is not None:
             meter.feed(step.audio)
-    return out
+    return out, sums
 
 
-def _envelope_max(read, frames, floor, passes, desc) -> float:
-    peak = 0.0
-    for s, e in passes.ranges(desc):
-        peak = max(peak, float(envelope_span(read, frames, s, e, floor).max(initial=0.0)))
-    return peak
+def _peaks(read: Callable, frames: int, passes: _Passes, floor: float) -> tuple[float, float]:
+    """(largest linear value of the limiter's envelope, the largest of the 64-tap FIR meter's
+    and the 8x FFT meter's readings in dBTP) of the signal `read` gives. Blocks whose bound
+    (twice their largest |sample|) stays under `floor` and under the peak found so far are
+    not oversampled: the readings are exact whenever the peak exceeds `floor`. The FIR meter
+    runs only on blocks whose envelope comes within FIR_MARGIN_DB of the largest envelope
+    value so far (it reads within 0.2 dB of the ideal envelope, its parabola's overshoot on
+    noise-like content near Nyquist)."""
+    fft = FFTPeakMeter(floor=floor)
+    env_peak, fir_peak = 0.0, 0.0
+    margin = 10 ** (FIR_MARGIN_DB / 20)
+    for s, e in passes.ranges("true peak"):
+        x = read(s, e)
+        fft.feed(x)
+        block_peak = float(envelope_span(read, frames, s, e, floor).max())
+        env_peak = max(env_peak, block_peak)
+        if block_peak * margin >= max(env_peak, fir_peak, floor):
+            fir_peak = max(fir_peak, fir_true_peak_span(read, frames, s, e))
+    return env_peak, max(20 * np.log10(max(fir_peak, 1e-12)), fft.true_peak_db())
 
 
 @torch.no_grad()
@@ -396,7 +415,7 @@ def master_stream(
             pre.append(y)
             total += y.sum(-1)
         store.close()
-        y_read = _centred(pre.read, total / t, t, c)
+        y_read = _centred(pre.read, total / t, t)
         meter = LoudnessMeter(sr, c)
         for s, e in passes.ranges("loudness"):
             meter.feed(y_read(s, e))
@@ -404,7 +423,7 @@ def master_stream(
         silent = not np.isfinite(level_y)
         gain, iterations = 0.0, 0
         if silent:
-            current = _limit_pass(
+            current, sums = _limit_pass(
                 lambda lo, hi: np.concatenate([y_read(lo, hi), np.zeros((1, hi - lo))]),
                 t,
                 c,
@@ -426,7 +445,7 @@ def master_stream(
                 meter = LoudnessMeter(sr, c)
                 if current is not None:
                     current.close()
-                current = _limit_pass(
+                current, sums = _limit_pass(
                     y_read,
                     t,
                     c,
@@ -450,20 +469,24 @@ def master_stream(
                 gain += (target_lufs - reached) / slope
             scratches.append(current)
         pre.close()
-        # Over-removal (`dsp.limiter.remove_overs`).
-        over_db = ceiling_db - CHECK_MARGIN_DB
-        for _ in range(4):
-            audio_read = _channels(current.read, c)
-            if _envelope_max(audio_read, t, 10 ** (over_db / 20), passes, "checking") <= 10 ** (
-                over_db / 20
-            ):
+        # Over-removal (`dsp.limiter.remove_overs`) on the signal with its mean removed; the
+        # true peak of the last one sets the trim.
+        over = 10 ** ((ceiling_db - CHECK_MARGIN_DB) / 20)
+        floor = over * 10 ** (-1 / 20)
+        for overs in range(5):
+            final_read = _centred(current.read, sums / t, t)
+            audio_read = _channels(final_read, c)
+            env_peak, meters_db = _peaks(audio_read, t, passes, floor)
+            if max(env_peak, 10 ** (meters_db / 20)) < floor:  # quiet: measure every block
+                env_peak, meters_db = _peaks(audio_read, t, passes, 0.0)
+            if env_peak <= over or overs == 4:
                 break
-            nxt = _limit_pass(
-                current.read,
+            nxt, sums = _limit_pass(
+                final_read,
                 t,
                 c,
                 sr,
-                over_db - 0.005,
+                20 * np.log10(over) - 0.005,
                 0.0,
                 passes,
                 scratch,
@@ -473,22 +496,7 @@ def master_stream(
             current.close()
             current = nxt
             scratches.append(current)
-        # Finish: the mean, the true peak, the trim.
-        total = np.zeros(c)
-        for s, e in passes.ranges("mean"):
-            total += current.read(s, e)[:c].sum(-1)
-        final_read = _centred(current.read, total / t, t, c)
-        fft = FFTPeakMeter()
-        env_peak = 0.0
-        for s, e in passes.ranges("true peak"):
-            x = final_read(s, e)
-            fft.feed(x)
-            env_peak = max(
-                env_peak,
-                float(envelope_span(final_read, t, s, e).max()),
-                fir_true_peak_span(final_read, t, s, e),
-            )
-        peak = max(20 * np.log10(max(env_peak, 1e-12)), fft.true_peak_db())
+        peak = max(20 * np.log10(max(env_peak, 1e-12)), meters_db)
         trim = 0.0
         if peak > ceiling_db - TRIM_MARGIN_DB:
             trim = ceiling_db - TRIM_MARGIN_DB - peak
@@ -498,8 +506,8 @@ def master_stream(
         trace = np.zeros(len(edges) - 1)
         red_max, red_sum = 0.0, 0.0
         for s, e in passes.ranges("writing"):
-            part = current.read(s, e)
-            y = final_read(s, e) * 10 ** (trim / 20)
+            part = final_read(s, e)
+            y = part[:c] * 10 ** (trim / 20)
             write(y)
             after.feed(y)
             red = part[c]

@@ -128,14 +128,22 @@ class FFTPeakMeter:
     """The independent true-peak meter of `metrics.true_peak_fft_db` (FFT interpolation to
     `factor` x the rate of `block`-sample blocks with `halo` samples either side, discarded)
     fed as consecutive (C, n) blocks; the same grid as the whole-signal function, so the same
-    reading."""
+    reading. With `floor`, a block whose bound (twice its largest |sample|, halo included)
+    stays under both `floor` and the peak found so far is not oversampled: the reading is
+    exact whenever it exceeds `floor`."""
 
-    def __init__(self, factor: int = 8, block: int = 1 << 15, halo: int = 2048) -> None:
-        self.factor, self.block, self.halo = factor, block, halo
+    def __init__(
+        self, factor: int = 8, block: int = 1 << 15, halo: int = 2048, floor: float = 0.0
+    ) -> None:
+        self.factor, self.block, self.halo, self.floor = factor, block, halo, floor
         self.buffer: np.ndarray | None = None  # samples from block start - halo on
         self.peak = 0.0
 
     def _measure(self, segment: np.ndarray, keep: int) -> None:
+        largest = float(np.abs(segment).max(initial=0.0))
+        if self.floor > 0 and 2 * largest < max(self.floor, self.peak):
+            self.peak = max(self.peak, largest)
+            return
         up = scipy.signal.resample(segment, self.factor * segment.shape[-1], axis=-1)
         core = up[:, self.factor * self.halo : self.factor * (self.halo + keep)]
         self.peak = max(self.peak, float(np.abs(core).max()), float(np.abs(segment).max()))
