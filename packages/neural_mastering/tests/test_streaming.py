@@ -48,19 +48,35 @@ def test_any_block_size_gives_the_whole_file_output(phase, sr, tiny_model):
     assert r_whole.reduction_max_db > 0  # -9 LUFS from noise needs limiting
 
 
-def test_file_source_and_scratch_signal_read_any_span(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (2, 5000)).astype(np.float32)
-    sf.write(tmp_path / "a.wav", x.T, 8000, subtype="FLOAT")
+SPANS = ((-7, 10), (4990, 5012), (100, 2000), (0, 5000), (6000, 6010), (30, 40))
+
+
+def test_scratch_signal_reads_any_span(tmp_path):
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 5000)).astype(np.float32)
     scratch = TempSignal(2, tmp_path)
     scratch.append(x[:, :3000])
     scratch.append(x[:, 3000:])
-    with FileSource(tmp_path / "a.wav") as src:
-        for lo, hi in ((-7, 10), (4990, 5012), (100, 2000), (0, 5000), (6000, 6010)):
-            want = np.pad(x, ((0, 0), (10, 1010)))[:, lo + 10 : hi + 10]
-            np.testing.assert_array_equal(src.read(lo, hi), want)
-            np.testing.assert_array_equal(scratch.read(lo, hi), want)
+    for lo, hi in SPANS:
+        np.testing.assert_array_equal(
+            scratch.read(lo, hi), np.pad(x, ((0, 0), (10, 1010)))[:, lo + 10 : hi + 10]
+        )
     scratch.close()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype"), [("WAV", "FLOAT"), ("FLAC", None), ("OGG", None), ("MP3", None)]
+)
+def test_file_source_seeks_sample_accurately_in_every_input_format(tmp_path, fmt, subtype):
+    rng = np.random.default_rng(0)
+    path = tmp_path / f"a.{fmt.lower()}"
+    sf.write(path, rng.uniform(-0.5, 0.5, (5000, 2)), 44100, format=fmt, subtype=subtype)
+    whole, _ = sf.read(path, dtype="float32", always_2d=True)
+    with FileSource(path) as src:
+        assert src.frames == len(whole)
+        padded = np.pad(whole.T.astype(np.float64), ((0, 0), (10, src.frames + 1010)))
+        # Backwards and forwards, as the streaming passes and the latent excerpts read.
+        for lo, hi in SPANS[::-1] + SPANS:
+            np.testing.assert_array_equal(src.read(lo, hi), padded[:, lo + 10 : hi + 10])
 
 
 def test_streamed_limiter_equals_the_whole_signal_limiter():

@@ -1,7 +1,7 @@
 """Random-access block reading of audio for the streaming path, without holding a file.
 
-`FileSource` reads any libsndfile format through `soundfile.SoundFile` (seeking, so reads may
-go back; libsndfile seeks sample-accurately in WAV, AIFF, FLAC, Ogg Vorbis and MP3);
+`FileSource` reads any libsndfile format through `soundfile.SoundFile` (reads may overlap,
+go back or jump; see its docstring for how compressed formats are handled);
 `ArraySource` serves an array in memory through the same interface; `TempSignal` is a
 scratch float32 file (raw, interleaved) that a pass writes sequentially and later passes read
 at random. Every `read(lo, hi)` returns (C, hi - lo) float64 with zeros outside the signal.
@@ -36,24 +36,60 @@ class ArraySource:
         return _padded(np.asarray(part, np.float64), lo, hi, self.frames)
 
 
+# Containers libsndfile seeks in exactly; in Ogg Vorbis (and compressed formats generally) a
+# seek near the end of a file can land thousands of samples early and read nothing (libsndfile
+# 1.2.2), so those are decoded forwards only.
+EXACT_SEEK = ("WAV", "WAVEX", "W64", "RF64", "AIFF", "AIFC", "CAF", "AU", "FLAC")
+LOOKBACK = 1 << 17  # decoded samples kept for reads that step back (overlapping windows)
+
+
 class FileSource:
-    """An audio file read block by block (use as a context manager)."""
+    """An audio file read block by block (use as a context manager).
+
+    Reads may overlap and go back: the last LOOKBACK decoded samples are kept; a read
+    further back reopens the file. Forward jumps seek in EXACT_SEEK containers and decode
+    and discard in the others (MP3, Ogg Vorbis, ...).
+    """
 
     def __init__(self, path: str | Path) -> None:
-        self.file = sf.SoundFile(str(path))
+        self.path = str(path)
+        self.file = sf.SoundFile(self.path)
         self.sample_rate = int(self.file.samplerate)
         self.channels, self.frames = int(self.file.channels), int(self.file.frames)
-        self._position = 0
+        self.exact_seek = self.file.format in EXACT_SEEK
+        self._kept = np.zeros((self.channels, 0), np.float32)  # samples [_start, _position)
+        self._start = self._position = 0
+
+    def _jump(self, to: int) -> None:
+        """Continue decoding at sample `to` with nothing kept."""
+        if self.exact_seek:
+            self.file.seek(to)
+        else:
+            if to < self._position:
+                self.file.close()
+                self.file = sf.SoundFile(self.path)
+                self._position = 0
+            while self._position < to:
+                got = len(self.file.read(min(to - self._position, LOOKBACK), dtype="float32"))
+                if got == 0:  # the end came early
+                    break
+                self._position += got
+        self._kept = np.zeros((self.channels, 0), np.float32)
+        self._start = self._position = to
 
     def read(self, lo: int, hi: int) -> np.ndarray:
         a, b = max(0, lo), max(0, min(hi, self.frames))
-        if b > a:
-            if a != self._position:
-                self.file.seek(a)
-            data = self.file.read(b - a, dtype="float32", always_2d=True).T
-            self._position = a + data.shape[-1]
-        else:
-            data = np.zeros((self.channels, 0), np.float32)
+        if b <= a:
+            return _padded(np.zeros((self.channels, 0)), lo, hi, self.frames)
+        if a < self._start or a > self._position:
+            self._jump(a)
+        if b > self._position:
+            more = self.file.read(b - self._position, dtype="float32", always_2d=True).T
+            self._kept = np.concatenate([self._kept, more], axis=1)
+            self._position += more.shape[-1]
+            drop = max(0, self._kept.shape[-1] - max(LOOKBACK, b - a))
+            self._kept, self._start = self._kept[:, drop:], self._start + drop
+        data = self._kept[:, a - self._start : b - self._start]
         return _padded(np.asarray(data, np.float64), lo, hi, self.frames)
 
     def close(self) -> None:
