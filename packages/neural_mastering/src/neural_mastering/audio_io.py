@@ -134,3 +134,44 @@ def check_bit_depth(suffix: str, bit_depth: str) -> None:
         raise OutputError(f"bit depth must be one of {', '.join(BIT_DEPTHS)}; got {bit_depth!r}")
     if suffix.lower() == ".flac" and bit_depth == "32f":
         raise OutputError("FLAC holds integer samples only; write 32-bit float to .wav or .aiff")
+
+
+class AudioWriter:
+    """An audio file written block by block in the format of `fmt` (as `write_audio`: 16-bit
+    with TPDF dither, 24-bit, 32-bit float, or Vorbis); use as a context manager."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        sample_rate: int,
+        channels: int,
+        fmt: str,
+        bit_depth: str = "24",
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        key = fmt.lower()
+        if key not in WRITE_FORMATS:
+            raise OutputError(
+                f"cannot write {path}: unknown audio format {key!r}; "
+                f"use one of {', '.join(WRITE_SUFFIXES)}"
+            )
+        check_bit_depth(key, bit_depth)
+        container, subtype = WRITE_FORMATS[key]
+        self.dither = container != "OGG" and bit_depth == "16"
+        if container != "OGG":
+            subtype = _SUBTYPES[bit_depth]
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.file = sf.SoundFile(
+            str(path), "w", int(sample_rate), channels, subtype=subtype, format=container
+        )
+
+    def write(self, block: np.ndarray) -> None:
+        """block (C, n) float, the next n samples."""
+        data = tpdf_dither_16(block, self.rng) if self.dither else np.asarray(block, np.float64)
+        self.file.write(data.T)
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()

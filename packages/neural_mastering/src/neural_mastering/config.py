@@ -94,6 +94,9 @@ class DataConfig:
     train_items: int = 2048
     val_items: int = 64
     seed: int = 0
+    # With source "tracks": this share of the training items are built-in synthetic songs
+    # (de-mastered the same way), so a few real tracks do not make up the whole corpus.
+    synthetic_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.source not in DATA_SOURCES:
@@ -102,6 +105,9 @@ class DataConfig:
             )
         if not (isinstance(self.crop_s, int | float) and 0.1 <= self.crop_s <= 600):
             raise ConfigError(f"data.crop_s must be in [0.1, 600] seconds; got {self.crop_s!r}")
+        share = self.synthetic_share
+        if not (isinstance(share, int | float) and 0 <= share < 1):
+            raise ConfigError(f"data.synthetic_share must be in [0, 1); got {share!r}")
         for key in ("train_items", "val_items"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:

@@ -13,10 +13,11 @@ from neural_mastering.dsp.eq import magnitude_db
 from neural_mastering.dsp.loudness import loudness_range, momentary_max, short_term_max
 from neural_mastering.mastering import MasteredTrack, MasteringResult
 from neural_mastering.metrics import crest_factor_db, lufs, true_peak, true_peak_fft_db
+from neural_mastering.streaming import StreamedMaster
 from sigshared.plotting import new_figure
 
 
-def band_table(track: MasteredTrack) -> list[dict[str, float | str]]:
+def band_table(track: MasteredTrack | StreamedMaster) -> list[dict[str, float | str]]:
     """One dict per EQ band: kind, frequency Hz, gain dB, Q (and its weight in phase 1C)."""
     p = track.params
     k = len(p["freq_hz"])
@@ -58,6 +59,50 @@ def reduction_trace(reduction_db: np.ndarray, sr: int, points: int = 2000) -> tu
     return edges[:-1] / sr, peaks
 
 
+def _plot(
+    path: Path,
+    params: dict[str, np.ndarray],
+    b: np.ndarray,
+    a: np.ndarray,
+    coeff_sr: int,
+    spectra: dict[str, tuple[np.ndarray, np.ndarray]],
+    trace: tuple[np.ndarray, np.ndarray],
+    reduction: tuple[float, float],
+    sr: int,
+) -> None:
+    """EQ curve (total and per band; coefficients at `coeff_sr`), the before / after spectra
+    {label: (f, psd)} of the channel mean and the limiter's gain-reduction trace (times s,
+    max dB per bin) with its (max, mean), written to `path` as PNG."""
+    fig, (ax_eq, ax_sp, ax_gr) = new_figure(3, 1, figsize=(9, 10))
+    f = np.geomspace(20, min(20000, 0.49 * coeff_sr), 512)
+    ft = torch.from_numpy(f)
+    bt, at = torch.from_numpy(b), torch.from_numpy(a)
+    for i in range(bt.shape[0]):
+        ax_eq.semilogx(f, magnitude_db(bt[i : i + 1], at[i : i + 1], ft, coeff_sr), "--", lw=0.8)
+    ax_eq.semilogx(f, magnitude_db(bt, at, ft, coeff_sr), "k", lw=2, label="EQ total")
+    ax_eq.set_ylabel("gain (dB)")
+    ax_eq.set_title(f"EQ (make-up gain {float(params['makeup_db']):+.1f} dB not drawn)")
+    ax_eq.legend()
+    for label, (fr, psd) in spectra.items():
+        ax_sp.semilogx(fr[1:], 10 * np.log10(psd[1:] + 1e-20), label=label, lw=1)
+    ax_sp.set_xlim(20, sr / 2)
+    ax_sp.set_xlabel("frequency (Hz)")
+    ax_sp.set_ylabel("power (dB/Hz)")
+    ax_sp.legend()
+    times, peaks = trace
+    ax_gr.fill_between(times, 0, -peaks, step="post", lw=0.5)
+    ax_gr.set_xlabel("time (s)")
+    ax_gr.set_ylabel("limiter gain (dB)")
+    ax_gr.set_title(
+        f"limiter gain reduction: max {reduction[0]:.1f} dB, mean {reduction[1]:.2f} dB"
+    )
+    # PNG by name, not by suffix: the path may be a temporary one (see sigshared.files).
+    try:
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
+
+
 def plot_report(
     path: Path,
     track: MasteredTrack,
@@ -67,38 +112,68 @@ def plot_report(
     sr: int,
     model_sr: int,
 ) -> None:
-    """EQ curve (total and per band), the before / after spectra of the channel mean and the
-    limiter's gain reduction over time, written to `path` as PNG."""
-    fig, (ax_eq, ax_sp, ax_gr) = new_figure(3, 1, figsize=(9, 10))
-    f = np.geomspace(20, min(20000, 0.49 * model_sr), 512)
-    ft = torch.from_numpy(f)
-    b, a = torch.from_numpy(track.b), torch.from_numpy(track.a)
-    for i in range(b.shape[0]):
-        ax_eq.semilogx(f, magnitude_db(b[i : i + 1], a[i : i + 1], ft, model_sr), "--", lw=0.8)
-    ax_eq.semilogx(f, magnitude_db(b, a, ft, model_sr), "k", lw=2, label="EQ total")
-    ax_eq.set_ylabel("gain (dB)")
-    ax_eq.set_title(f"EQ (make-up gain {float(track.params['makeup_db']):+.1f} dB not drawn)")
-    ax_eq.legend()
-    for x, label in ((before, "before"), (after, "after")):
-        fr, psd = scipy.signal.welch(x.mean(0), sr, nperseg=8192)
-        ax_sp.semilogx(fr[1:], 10 * np.log10(psd[1:] + 1e-20), label=label, lw=1)
-    ax_sp.set_xlim(20, sr / 2)
-    ax_sp.set_xlabel("frequency (Hz)")
-    ax_sp.set_ylabel("power (dB/Hz)")
-    ax_sp.legend()
-    times, peaks = reduction_trace(reduction_db, sr)
-    ax_gr.fill_between(times, 0, -peaks, step="post", lw=0.5)
-    ax_gr.set_xlabel("time (s)")
-    ax_gr.set_ylabel("limiter gain (dB)")
-    ax_gr.set_title(
-        f"limiter gain reduction: max {reduction_db.max() if reduction_db.size else 0:.1f} dB, "
-        f"mean {reduction_db.mean() if reduction_db.size else 0:.2f} dB"
+    """`_plot` of a song mastered in memory (`mastering.master_audio`)."""
+    spectra = {
+        label: scipy.signal.welch(x.mean(0), sr, nperseg=8192)
+        for x, label in ((before, "before"), (after, "after"))
+    }
+    reduction = (
+        float(reduction_db.max()) if reduction_db.size else 0.0,
+        float(reduction_db.mean()) if reduction_db.size else 0.0,
     )
-    # PNG by name, not by suffix: the path may be a temporary one (see sigshared.files).
-    try:
-        fig.savefig(path, format="png")
-    finally:
-        plt.close(fig)
+    _plot(
+        path,
+        track.params,
+        track.b,
+        track.a,
+        model_sr,
+        spectra,
+        reduction_trace(reduction_db, sr),
+        reduction,
+        sr,
+    )
+
+
+def plot_stream_report(path: Path, result: StreamedMaster) -> None:
+    """`_plot` of a song mastered by `streaming.master_stream(..., measure=True)`."""
+    _plot(
+        path,
+        result.params,
+        result.b,
+        result.a,
+        result.sample_rate,
+        result.spectra,
+        result.trace,
+        (result.reduction_max_db, result.reduction_mean_db),
+        result.sample_rate,
+    )
+
+
+def build_stream_report(
+    result: StreamedMaster, channels: int, phase: str, settings: dict[str, float | int | str]
+) -> dict:
+    """The JSON report (as `build_report`) of a song mastered by `streaming.master_stream`."""
+    report = {
+        "phase": phase,
+        "sample_rate": result.sample_rate,
+        "channels": channels,
+        "settings": settings,
+        "eq_bands": band_table(result),
+        "network_input_gain_db": result.input_gain_db,
+        "residual": result.residual,
+        "output_gain_db": result.gain_db,
+        "limiter": {
+            "gain_reduction_max_db": result.reduction_max_db,
+            "gain_reduction_mean_db": result.reduction_mean_db,
+            "loudness_iterations": result.iterations,
+        },
+        "silent_input": result.silent,
+        "before": result.before,
+        "after": result.after,
+    }
+    if "band_weights" in result.params:
+        report["band_weights"] = [float(w) for w in result.params["band_weights"]]
+    return report
 
 
 def build_report(

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from neural_mastering.checkpoint import CHECKPOINT_META, load_trained
 from neural_mastering.config import MasteringConfig
@@ -52,10 +52,15 @@ def build_datasets(cfg: MasteringConfig, run_dir: Path):
     if not d.path:
         raise ConfigError(f"data.source={d.source} needs a folder in data.path; got none")
     if d.source == "tracks":
+        n_synth = round(d.train_items * d.synthetic_share)
+        train = TrackPairs(
+            d.path, d.train_items - n_synth, d.crop_s, sr, d.seed, run_dir / "demaster_train.jsonl"
+        )
+        if n_synth:
+            synth_log = run_dir / "demaster_train_synthetic.jsonl"
+            train = ConcatDataset([train, SyntheticPairs(n_synth, d.crop_s, sr, d.seed, synth_log)])
         return (
-            TrackPairs(
-                d.path, d.train_items, d.crop_s, sr, d.seed, run_dir / "demaster_train.jsonl"
-            ),
+            train,
             TrackPairs(
                 d.path, d.val_items, d.crop_s, sr, d.seed + 1, run_dir / "demaster_val.jsonl"
             ),

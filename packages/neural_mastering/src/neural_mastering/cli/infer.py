@@ -23,18 +23,26 @@ from tqdm.auto import tqdm
 from neural_mastering.audio_io import (
     BIT_DEPTHS,
     WRITE_SUFFIXES,
+    AudioWriter,
     check_audio_file,
     check_bit_depth,
     load_audio,
     write_audio,
 )
+from neural_mastering.blockio import FileSource
 from neural_mastering.checkpoint import load_trained
 from neural_mastering.config import PHASES
 from neural_mastering.delivery import GR_WARNING_DB, PRESETS
 from neural_mastering.mastering import master_audio
 from neural_mastering.metrics import lufs
 from neural_mastering.reference import reference_balance
-from neural_mastering.report import build_report, plot_report
+from neural_mastering.report import (
+    build_report,
+    build_stream_report,
+    plot_report,
+    plot_stream_report,
+)
+from neural_mastering.streaming import master_stream
 from sigshared.cli import check_output_path, cli_entry, finite_float
 from sigshared.errors import ConfigError, OutputError
 from sigshared.files import atomic_output
@@ -212,78 +220,129 @@ def main(argv: list[str] | None = None) -> None:
         master_one(args, trained, song, out, extras, target, ceiling, reference_db, device, rng)
 
 
+def _settings(args, target: float, ceiling: float) -> dict:
+    return {
+        "preset": args.preset,
+        "target_lufs": target,
+        "ceiling_dbtp": ceiling,
+        "mix_percent": args.mix,
+        "eq_amount_percent": args.eq_amount,
+        "bit_depth": args.bit_depth,
+        "references": args.reference or [],
+        "reference_weights": args.reference_weights or [],
+    }
+
+
 def master_one(
     args, trained, song, out, extras, target, ceiling, reference_db, device, rng
 ) -> None:
-    """Master one song into `out` (and the report files `extras`) and print what happened."""
-    x, sr = load_audio(song)
+    """Master one song into `out` (and the report files `extras`) and print what happened:
+    streamed through the file in blocks (`streaming.master_stream`), or held in memory when
+    references are given (`mastering.master_audio`: the balance match filters the whole
+    song)."""
     started = time.perf_counter()
-    result = master_audio(
-        trained,
-        x,
-        sr,
-        target_lufs=target,
-        ceiling_db=ceiling,
-        chunk_s=args.chunk_s,
-        latent_s=args.latent_s,
-        mix=args.mix / 100,
-        eq_amount=args.eq_amount / 100,
-        reference_db=reference_db,
-        device=device,
-        progress=not args.quiet and len(args.songs) == 1,
-    )
-    elapsed = time.perf_counter() - started
-    d = result.delivered
-    report = None
-    if extras:
-        settings = {
-            "preset": args.preset,
-            "target_lufs": target,
-            "ceiling_dbtp": ceiling,
-            "mix_percent": args.mix,
-            "eq_amount_percent": args.eq_amount,
-            "bit_depth": args.bit_depth,
-            "references": args.reference or [],
-            "reference_weights": args.reference_weights or [],
-        }
-        report = {"input": str(song), "output": str(out)}
-        report |= build_report(result, x, sr, trained.config.model.phase, settings)
+    phase = trained.config.model.phase
     # All outputs go to temporary names first and are renamed together at the end, so a
     # failure in any of them leaves none behind.
     with ExitStack() as stack:
         tmp = stack.enter_context(atomic_output(out))
-        write_audio(tmp, d.audio, sr, fmt=out.suffix, bit_depth=args.bit_depth, rng=rng)
-        if report is not None:
-            stack.enter_context(atomic_output(extras[0])).write_text(json.dumps(report, indent=2))
-            png = stack.enter_context(atomic_output(extras[1]))
-            plot_report(
-                png, result.track, x, d.audio, d.reduction_db, sr, trained.config.model.sample_rate
+        if reference_db is None:
+            source = stack.enter_context(FileSource(song))
+            writer = stack.enter_context(
+                AudioWriter(
+                    tmp, source.sample_rate, source.channels, out.suffix, args.bit_depth, rng
+                )
             )
-    duration = x.shape[1] / sr
+            r = master_stream(
+                trained,
+                source,
+                writer.write,
+                target_lufs=target,
+                ceiling_db=ceiling,
+                chunk_s=args.chunk_s,
+                latent_s=args.latent_s,
+                mix=args.mix / 100,
+                eq_amount=args.eq_amount / 100,
+                device=device,
+                scratch=str(out.parent),
+                progress=not args.quiet,
+                measure=bool(extras),
+            )
+            writer.file.close()
+            duration = r.frames / r.sample_rate
+            summary = (r.lufs, r.true_peak_db, r.reduction_max_db, r.reduction_mean_db, r.silent)
+            verdict, distance = r.residual, None
+            if extras:
+                report = {"input": str(song), "output": str(out)}
+                report |= build_stream_report(
+                    r, source.channels, phase, _settings(args, target, ceiling)
+                )
+                stack.enter_context(atomic_output(extras[0])).write_text(
+                    json.dumps(report, indent=2)
+                )
+                plot_stream_report(stack.enter_context(atomic_output(extras[1])), r)
+        else:
+            x, sr = load_audio(song)
+            result = master_audio(
+                trained,
+                x,
+                sr,
+                target_lufs=target,
+                ceiling_db=ceiling,
+                chunk_s=args.chunk_s,
+                latent_s=args.latent_s,
+                mix=args.mix / 100,
+                eq_amount=args.eq_amount / 100,
+                reference_db=reference_db,
+                device=device,
+                progress=not args.quiet and len(args.songs) == 1,
+            )
+            d = result.delivered
+            write_audio(tmp, d.audio, sr, fmt=out.suffix, bit_depth=args.bit_depth, rng=rng)
+            duration = x.shape[1] / sr
+            summary = (d.lufs, d.true_peak_db, d.reduction_max_db, d.reduction_mean_db, d.silent)
+            verdict, distance = result.residual, result.balance_distance_db
+            if extras:
+                report = {"input": str(song), "output": str(out)}
+                report |= build_report(result, x, sr, phase, _settings(args, target, ceiling))
+                stack.enter_context(atomic_output(extras[0])).write_text(
+                    json.dumps(report, indent=2)
+                )
+                png = stack.enter_context(atomic_output(extras[1]))
+                plot_report(
+                    png,
+                    result.track,
+                    x,
+                    d.audio,
+                    d.reduction_db,
+                    sr,
+                    trained.config.model.sample_rate,
+                )
+    elapsed = time.perf_counter() - started
+    level, peak, red_max, red_mean, silent = summary
     print(
-        f"{out}: {duration:.1f} s, {d.lufs:.1f} LUFS, true peak {d.true_peak_db:.2f} dBTP, "
-        f"limiter max {d.reduction_max_db:.1f} dB / mean {d.reduction_mean_db:.2f} dB, "
+        f"{out}: {duration:.1f} s, {level:.1f} LUFS, true peak {peak:.2f} dBTP, "
+        f"limiter max {red_max:.1f} dB / mean {red_mean:.2f} dB, "
         f"{duration / elapsed:.1f}x real time"
     )
-    if d.silent:
+    if silent:
         print(f"note: {song} is silent; written without loudness change")
-    elif abs(d.lufs - target) > TARGET_TOLERANCE_LU:
-        print(f"warning: {out} reached {d.lufs:.1f} LUFS, not {target:g}")
-    if d.reduction_max_db > GR_WARNING_DB:
+    elif abs(level - target) > TARGET_TOLERANCE_LU:
+        print(f"warning: {out} reached {level:.1f} LUFS, not {target:g}")
+    if red_max > GR_WARNING_DB:
         print(
-            f"warning: the limiter reduced up to {d.reduction_max_db:.1f} dB (over "
+            f"warning: the limiter reduced up to {red_max:.1f} dB (over "
             f"{GR_WARNING_DB:g} dB: audible pumping or flattened transients are likely); a "
             "lower --target-lufs or a quieter --preset limits less"
         )
-    if not result.residual["used"] and result.track.residual is not None:
-        print(f"note: residual path dropped ({result.residual['reason']}); EQ only")
-    if result.balance_distance_db is not None:
-        dist = result.balance_distance_db
+    if not verdict["used"] and trained.model.residual is not None:
+        print(f"note: residual path dropped ({verdict['reason']}); EQ only")
+    if distance is not None:
         print(
-            f"balance distance to the references: {dist['input']:.2f} dB (input) -> "
-            f"{dist['output']:.2f} dB (output)"
+            f"balance distance to the references: {distance['input']:.2f} dB (input) -> "
+            f"{distance['output']:.2f} dB (output)"
         )
-    if report is not None:
+    if extras:
         print(f"report: {extras[0]}, {extras[1]}")
 
 

@@ -39,7 +39,7 @@ BLOCK, HALO = 16384, 1024
 BOUND, BOUND_REACH = 2.0, 64
 
 
-def _refined(a: torch.Tensor) -> torch.Tensor:
+def lift_maxima(a: torch.Tensor) -> torch.Tensor:
     """|oversampled| rows (..., N) with each local maximum lifted to the vertex of the parabola
     through it and its neighbours (the meter's refinement: a 4x grid alone reads a 20 kHz tone
     up to 0.56 dB low)."""
@@ -49,6 +49,37 @@ def _refined(a: torch.Tensor) -> torch.Tensor:
     peak = (a >= left) & (a >= right) & (curvature > 0)
     lift = (left - right) ** 2 / (8 * curvature.clamp_min(1e-12))
     return torch.where(peak, a + lift, a)
+
+
+def block_envelope(segment: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """The envelope (BLOCK,) of one grid block from its `segment` (C, BLOCK + 2 HALO): the
+    block's samples with HALO samples either side (zeros beyond the signal's ends). See
+    `true_peak_envelope`; every block of the grid is computed alone, so a signal streamed
+    through in any block size gets the same envelope."""
+    core = np.abs(segment[:, HALO : HALO + BLOCK]).max(0)
+    reach = np.abs(segment[:, HALO - BOUND_REACH : HALO + BLOCK + BOUND_REACH]).max()
+    if reach * BOUND < floor:
+        return core
+    up = scipy.signal.resample(segment, OVERSAMPLING * segment.shape[-1], axis=-1)
+    up = lift_maxima(torch.from_numpy(np.abs(up))).amax(0).numpy()
+    # The grid points in [n, n+1) belong to sample n; the envelope takes (n-1, n+1).
+    per_sample = up.reshape(-1, OVERSAMPLING).max(-1)
+    around = np.maximum(per_sample[HALO : HALO + BLOCK], per_sample[HALO - 1 : HALO + BLOCK - 1])
+    return np.maximum(core, around)
+
+
+def envelope_span(read, length: int, start: int, stop: int, floor: float = 0.0) -> np.ndarray:
+    """`true_peak_envelope` of the samples [start, stop) of a signal of `length` samples that
+    `read(lo, hi)` returns as (C, hi - lo), zeros outside [0, length); the envelope is 0
+    outside too. Computes the grid blocks the span touches."""
+    out = np.zeros(stop - start)
+    for blk in range(max(0, start // BLOCK), min(-(-length // BLOCK), -(-stop // BLOCK))):
+        lo = blk * BLOCK
+        env = block_envelope(read(lo - HALO, lo + BLOCK + HALO), floor)
+        env[max(0, length - lo) :] = 0.0
+        a, b = max(start, lo), min(stop, lo + BLOCK)
+        out[a - start : b - start] = env[a - lo : b - lo]
+    return out
 
 
 def true_peak_envelope(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
@@ -63,26 +94,15 @@ def true_peak_envelope(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
     elsewhere it may read |x| instead: blocks whose bound (`BOUND` times their largest
     |sample| with its neighbourhood) stays below `floor` are not oversampled.
     """
-    c, t = x.shape
     x64 = np.asarray(x, np.float64)
-    env = np.abs(x64).max(0)
-    nb = -(-t // BLOCK)
-    padded = np.pad(x64, ((0, 0), (HALO, nb * BLOCK - t + HALO)))
-    reach = scipy.ndimage.maximum_filter1d(np.abs(padded).max(0), 2 * BOUND_REACH + 1)
-    seen = reach[HALO : HALO + nb * BLOCK].reshape(nb, BLOCK).max(-1)
-    span = np.arange(BLOCK + 2 * HALO)
-    for blk in np.flatnonzero(seen * BOUND >= floor):
-        segment = padded[:, blk * BLOCK + span]
-        up = scipy.signal.resample(segment, OVERSAMPLING * segment.shape[-1], axis=-1)
-        up = _refined(torch.from_numpy(np.abs(up))).amax(0).numpy()
-        # The grid points in [n, n+1) belong to sample n; the envelope takes (n-1, n+1).
-        per_sample = up.reshape(-1, OVERSAMPLING).max(-1)
-        around = np.maximum(
-            per_sample[HALO : HALO + BLOCK], per_sample[HALO - 1 : HALO + BLOCK - 1]
+    t = x64.shape[-1]
+
+    def read(lo: int, hi: int) -> np.ndarray:
+        return np.pad(
+            x64[:, max(0, lo) : max(0, hi)], ((0, 0), (max(0, -lo), max(0, hi - max(t, lo))))
         )
-        stop = min(t, (blk + 1) * BLOCK)
-        env[blk * BLOCK : stop] = np.maximum(env[blk * BLOCK : stop], around[: stop - blk * BLOCK])
-    return env
+
+    return envelope_span(read, t, 0, t, floor)
 
 
 @dataclass
@@ -163,3 +183,62 @@ def remove_overs(
         step = limit(y, sample_rate, threshold_db - 0.005, lookahead_ms, release_ms, envelope=env)
         y, total = step.audio, total + step.reduction_db
     return LimiterResult(audio=y, reduction_db=total)
+
+
+class StreamLimiter:
+    """`limit` over consecutive blocks, with the release and attack state carried across
+    block boundaries: the same reduction as `reduction_curve` on the whole signal (to float
+    rounding; tested).
+
+    With H[k] = max A[k .. k+L-1] (the look-ahead hold), R[k] = max(H[k], r R[k-1]) (the
+    release) and S[k] = mean R[k-L+1 .. k] (the attack), a block [s, e) needs A over
+    [s - L, e + L), the carried R[s-1] and the L - 1 values of R before s; the first block
+    also computes R over the L samples before the start (the look-ahead reaches back there).
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        threshold_db: float,
+        gain_db: float = 0.0,
+        lookahead_ms: float = 5.0,
+        release_ms: float = 60.0,
+    ) -> None:
+        self.threshold_db, self.gain_db = threshold_db, gain_db
+        self.n = max(1, round(lookahead_ms * 1e-3 * sample_rate))
+        self.log_r = -1.0 / max(release_ms * 1e-3 * sample_rate, 1.0)
+        self.carry = 0.0
+        self.history: np.ndarray | None = None
+
+    @property
+    def floor(self) -> float:
+        """Envelope values below this need no oversampling (see `true_peak_envelope`)."""
+        return 10 ** ((self.threshold_db - self.gain_db) / 20)
+
+    def reduction(self, envelope: np.ndarray) -> np.ndarray:
+        """Gain reduction (e - s,) dB of the next block from the envelope over [s - L, e + L)
+        of the signal without the gain."""
+        n = self.n
+        with np.errstate(divide="ignore"):
+            level = 20 * np.log10(np.maximum(envelope, 1e-12)) + self.gain_db
+        required = np.maximum(0.0, level - self.threshold_db)
+        hold = scipy.ndimage.maximum_filter1d(required, n, origin=-(n // 2), mode="constant")
+        first = self.history is None
+        hold = hold[: len(required) - n] if first else hold[n : len(required) - n]
+        m = np.arange(len(hold), dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            log_hold = np.where(hold > 0, np.log(np.maximum(hold, 1e-300)), -np.inf)
+        released = np.exp(m * self.log_r + np.maximum.accumulate(log_hold - m * self.log_r))
+        released = np.maximum(np.maximum(released, hold), self.carry * np.exp((m + 1) * self.log_r))
+        series = released[1:] if first else np.concatenate([self.history, released])
+        csum = np.concatenate([[0.0], np.cumsum(series)])
+        smoothed = (csum[n:] - csum[:-n]) / n
+        self.carry = float(released[-1]) if released.size else self.carry
+        self.history = series[len(series) - (n - 1) :]
+        return smoothed
+
+    def apply(self, block: np.ndarray, envelope: np.ndarray) -> LimiterResult:
+        """The limited block (C, e - s) from the block and its envelope over [s - L, e + L)."""
+        reduction = self.reduction(envelope)
+        gain = 10 ** ((self.gain_db - reduction) / 20)
+        return LimiterResult(audio=np.asarray(block, np.float64) * gain, reduction_db=reduction)
