@@ -90,6 +90,19 @@ def _ramp(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
 
 
+def crossfade_weights(start: int, end: int, length: int, overlap: int) -> np.ndarray:
+    """Weights (end - start,) of the residual chunk [start, end) of a signal of `length`
+    samples: raised-cosine fades of `overlap` samples where a neighbouring chunk overlaps
+    (none at the signal's ends), 1 elsewhere."""
+    w = np.ones(end - start)
+    n_fade = min(overlap, end - start)
+    if start > 0:
+        w[:n_fade] = _ramp(n_fade)
+    if end < length:
+        w[-n_fade:] = np.minimum(w[-n_fade:], _ramp(n_fade)[::-1])
+    return w
+
+
 @torch.no_grad()
 def residual_chunked(
     model: MasteringModel,
@@ -115,12 +128,7 @@ def residual_chunked(
         lo, hi = max(0, start - context), min(t, end + context)
         piece = torch.from_numpy(np.ascontiguousarray(x[:, lo:hi], dtype=np.float32)).to(device)
         r = model.residual_path(piece[None], z)[0].cpu().numpy()[:, start - lo : end - lo]
-        w = np.ones(end - start)
-        n_fade = min(overlap, end - start)
-        if start > 0:
-            w[:n_fade] = _ramp(n_fade)
-        if end < t:
-            w[-n_fade:] = np.minimum(w[-n_fade:], _ramp(n_fade)[::-1])
+        w = crossfade_weights(start, end, t, overlap)
         out[:, start:end] += r * w
         weight[start:end] += w
         if end == t:

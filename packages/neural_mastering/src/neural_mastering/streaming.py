@@ -66,6 +66,7 @@ from neural_mastering.mastering import (
     RESIDUAL_LOW_MAX_DB,
     RESIDUAL_MAX_DB,
     check_settings,
+    crossfade_weights,
     latent_spans,
 )
 from sigshared.errors import DataError
@@ -186,10 +187,6 @@ def _latent(trained, source, norm: float, chunk_in: int, latent_s: float | None,
     return model.encoder.head(total / frames)
 
 
-def _ramp(n: int) -> np.ndarray:
-    return 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
-
-
 @torch.no_grad()
 def _residual_chunk(trained, x: np.ndarray, z, norm: float, sr: int, device) -> np.ndarray:
     """The residual of x (C, n) at rate sr (heard normalised by `norm`, returned at the
@@ -238,12 +235,7 @@ def _process(trained, source, sos, makeup, z, norm, chunk_s, device, passes, scr
         r = _residual_chunk(trained, window, z, norm, sr, device)[
             :, context : context + end - start
         ]
-        w = np.ones(end - start)
-        n_fade = min(overlap, end - start)
-        if start > 0:
-            w[:n_fade] = _ramp(n_fade)
-        if end < t:
-            w[-n_fade:] = np.minimum(w[-n_fade:], _ramp(n_fade)[::-1])
+        w = crossfade_weights(start, end, t, overlap)
         grow = end - start - pending.shape[-1]
         pending = np.pad(pending, ((0, 0), (0, grow)))
         weight = np.pad(weight, (0, grow))
