@@ -98,11 +98,12 @@ def test_train_writes_the_run_folder(trained):
     assert (out / "checkpoints" / "last.pt").is_file() and (out / "config.yaml").is_file()
     assert (out / "checkpoints" / "best.pt").is_file()
     assert (out / "plots" / "forecast_final.pdf").read_bytes()[:4] == b"%PDF"
-    # the spread is calibrated on the validation windows and stored in both checkpoints
+    # the spread is fitted on the validation windows and stored in both checkpoints
     from teb_vae.checkpoint import load_trained
 
-    assert len(report["std_scale"]) == 8 and min(report["std_scale"]) > 0
-    assert load_trained(out / "checkpoints" / "best.pt").std_scale == report["std_scale"]
+    spread = load_trained(out / "checkpoints" / "best.pt").spread
+    assert spread is not None and spread.to_state() == report["spread"]
+    assert len(report["spread"]["shift"]) == 8
 
 
 def test_resume_continues_steps_and_kl_annealing(trained, tmp_path):

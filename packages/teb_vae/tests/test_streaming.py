@@ -21,6 +21,8 @@ from teb_vae.config import (
 from teb_vae.data import FeatureStats, Recording, compute_features, windows_at
 from teb_vae.features.preprocess import clean_ctg
 from teb_vae.model import SeqVaeTeb
+from teb_vae.spread import SpreadModel
+from teb_vae.state import STATE_NAMES
 from teb_vae.streaming import stream_record
 from teb_vae.synthetic import synthetic_ctg
 
@@ -61,6 +63,11 @@ def test_stream_equals_the_batch_pass_at_every_step():
     up[500:560] = 0.0  # UC loss
     rec = Recording("synthetic", fhr, up)
     trained = tiny_trained(rec)
+    # a spread model that reacts to every entry of the forecast state, so the stream's state
+    # must equal the batch one for the stds to agree
+    rng = np.random.default_rng(0)
+    coef = np.concatenate([np.zeros((4, 1)), np.ones((4, 1)), rng.normal(0, 0.5, (4, 6))], 1)
+    trained.spread = SpreadModel(coef, np.zeros(4), 12, STATE_NAMES, 0.9545)
     batch = forecast_whole_record(trained, rec)
     stream = stream_record(trained, fhr, up)
     assert np.array_equal(stream["issued_at"], batch.issue)

@@ -1,6 +1,9 @@
 """The record-level benchmark behind `teb-eval`: forecasts from every 4 s step of whole records,
 scored against two baselines.
 
+The model's std is the state-conditioned one fitted on the validation records
+(`teb_vae.spread`), from the causal state at each issue sample (`teb_vae.state`).
+
 Forecasts: the features of a whole record are computed in one pass (the feature steps are
 causal, so step i still sees samples up to 16(i+1) - 1 only) and the model runs over all of its
 steps, carrying its causal state through the record. Step i (i >= the warm-up) forecasts the
@@ -17,7 +20,8 @@ mean +-1 std, +-2 std and of the central 90 % interval (+-1.645 std), and the me
 std (`mean_std`: how the spread reacts to the input). Groups: all valid samples, 8 horizon bins
 of 15 s, stage I / II (by the target sample and the header's stage II start), decelerations
 (target samples more than 15 bpm below the median of the valid FHR of the preceding 10
-minutes), and after gaps (forecasts issued 15 s or more after the last valid FHR sample).
+minutes, `teb_vae.state.deceleration_mask`; split by whether the forecast was issued inside
+one), and after gaps (forecasts issued 15 s or more after the last valid FHR sample).
 `z_shuffled_summary`: the model scored again with its latent z shuffled across steps.
 Per-record values and bootstrap 95 % intervals over records (the mean over records of a
 per-record metric, and of the model-minus-baseline MAE difference).
@@ -34,13 +38,12 @@ import torch
 from teb_vae.checkpoint import TrainedTeb
 from teb_vae.data import CTGWindowDataset, Recording, Windows, compute_features, windows_at
 from teb_vae.features.preprocess import FHR_SCALE, FS, Cleaned, clean_ctg, denormalize_fhr
+from teb_vae.state import deceleration_mask, forecast_state
 
 FORECASTERS = ("model", "persistence", "mean_2min")
 METRICS = ("mae", "rmse", "nll", "crps", "cover_1std", "cover_2std", "cover_90")
 BIN_S = 15.0
 Z90 = 1.6448536269514722
-DECEL_DROP_BPM = 15.0
-DECEL_BASELINE_S = 600.0
 AFTER_GAP_S = 15.0
 
 
@@ -90,18 +93,6 @@ def baseline_spread(
     return {name: np.sqrt(v / np.maximum(n, 1)).tolist() for name, v in sq.items()}
 
 
-def deceleration_mask(y: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(N,) bool: valid samples more than DECEL_DROP_BPM below the median of the valid FHR of
-    the preceding DECEL_BASELINE_S seconds (at least one minute of it)."""
-    import pandas as pd
-
-    window = int(DECEL_BASELINE_S * FS)
-    series = pd.Series(np.where(valid, y, np.nan))
-    base = series.rolling(window, min_periods=int(60 * FS)).median().to_numpy()
-    with np.errstate(invalid="ignore"):
-        return valid & (y < base - DECEL_DROP_BPM)
-
-
 @dataclasses.dataclass
 class WholeRecordForecast:
     """Whole-record forecasts: issue (S',) sample indices; mu, std (S', H) in bpm."""
@@ -143,9 +134,10 @@ def forecast_whole_record(
     w = cfg.model.warmup_period
     mu = denormalize_fhr(out["raw_signal_mu"][0, w:].double().cpu().numpy())
     std = FHR_SCALE * torch.exp(0.5 * out["raw_signal_logvar"][0, w:].double()).cpu().numpy()
-    std = trained.scale_std(std)
     steps = np.arange(w, n // t)
-    return WholeRecordForecast((steps + 1) * t - 1, mu, std, clean)
+    issue = (steps + 1) * t - 1
+    std = trained.scale_std(std, forecast_state(clean.fhr, clean.valid, issue))
+    return WholeRecordForecast(issue, mu, std, clean)
 
 
 def _sums(err: np.ndarray, std: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -187,8 +179,10 @@ def score_record(
     fc: WholeRecordForecast, stage2_start: int | None, spread: dict[str, list[float]]
 ) -> dict[str, dict[str, np.ndarray]]:
     """{forecaster: {group: sums}} for one record; groups "all", "bin0".."bin7", "stage_I",
-    "stage_II", "decelerations", "after_gap" (forecasts issued when the last valid FHR sample
-    was at least AFTER_GAP_S old)."""
+    "stage_II", "decelerations" (split into "decel_ongoing": forecasts issued when the last
+    valid FHR sample was itself in a deceleration, and "decel_onset": the others, which could
+    not see it coming), "after_gap" (forecasts issued when the last valid FHR sample was at
+    least AFTER_GAP_S old)."""
     y, valid = fc.clean.fhr, fc.clean.valid
     n, h = len(y), fc.mu.shape[1]
     idx = fc.issue[:, None] + 1 + np.arange(h)[None]
@@ -196,12 +190,16 @@ def score_record(
     safe = np.minimum(idx, n - 1)
     ok = inside & valid[safe]
     target = y[safe]
-    decel = deceleration_mask(y, valid)[safe]
+    decel_all = deceleration_mask(y, valid)
+    decel = decel_all[safe]
     stage2 = idx >= (stage2_start if stage2_start is not None else n + h)
     bin_len = int(BIN_S * FS)
     groups = {"all": ok, "stage_I": ok & ~stage2, "stage_II": ok & stage2}
     groups["decelerations"] = ok & decel
     last = np.maximum.accumulate(np.where(valid, np.arange(n), -1))[fc.issue]
+    in_decel = (decel_all[np.maximum(last, 0)] & (last >= 0))[:, None]
+    groups["decel_ongoing"] = ok & decel & in_decel
+    groups["decel_onset"] = ok & decel & ~in_decel
     gap = (fc.issue - last) >= AFTER_GAP_S * FS
     groups["after_gap"] = ok & gap[:, None]
     k = np.arange(h)[None]
@@ -257,6 +255,8 @@ def summarise(per_record: dict[str, dict], horizon: int) -> dict:
             "stage_I": total("stage_I"),
             "stage_II": total("stage_II"),
             "decelerations": total("decelerations"),
+            "decel_onset": total("decel_onset"),
+            "decel_ongoing": total("decel_ongoing"),
             "after_gap": total("after_gap"),
             "per_record": rec_metrics,
         }

@@ -19,7 +19,9 @@ from sigshared.errors import CheckpointError
 from sigshared.training import load_checkpoint
 from teb_vae.config import RunConfig, load_run_config
 from teb_vae.data import FeatureStats
+from teb_vae.features.preprocess import FHR_SCALE
 from teb_vae.model import SeqVaeTeb
+from teb_vae.spread import SpreadModel
 
 PACKAGE = "teb_vae"
 KIND = "forecaster"
@@ -30,31 +32,29 @@ SHIPPED_MODEL = "ctu_uhb.pt"
 @dataclass
 class TrainedTeb:
     """What inference needs: the model (EMA weights when present, eval mode), its run config,
-    the feature standardisation statistics and the baselines' spread per horizon sample (bpm)
-    fitted on its training windows."""
+    the feature standardisation statistics, the baselines' spread per horizon sample (bpm)
+    fitted on its training windows and the model's spread fitted on its validation windows."""
 
     model: SeqVaeTeb
     cfg: RunConfig
     stats: FeatureStats
     path: Path
     baseline_spread: dict[str, list[float]] | None = None
-    std_scale: list[float] | None = None
+    spread: SpreadModel | None = None
 
-    def scale_std(self, std):
-        """std (..., H) (numpy or torch) times the validation-fitted factor of each sample's
-        15 s horizon bin (`teb_vae.calibration`); unchanged when the checkpoint has none."""
-        if not self.std_scale:
-            return std
-        h = std.shape[-1]
-        per_bin = -(-h // len(self.std_scale))
-        factor = np.repeat(np.asarray(self.std_scale, np.float64), per_bin)[:h]
-        if isinstance(std, torch.Tensor):
-            return std * torch.as_tensor(factor, dtype=std.dtype, device=std.device)
-        return std * factor
+    def scale_std(self, std: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """std (..., H) network std (bpm), state (..., F) the forecasts' causal state
+        (`teb_vae.state.forecast_state`) -> the std fitted on the validation records
+        (`teb_vae.spread`); unchanged when the checkpoint has no spread model."""
+        return std if self.spread is None else self.spread.std(std, state)
 
-    def scale_logvar(self, logvar: torch.Tensor) -> torch.Tensor:
-        """`scale_std` on a log-variance (..., H) tensor."""
-        return 2 * torch.log(self.scale_std(torch.exp(0.5 * logvar)))
+    def scale_logvar(self, logvar: torch.Tensor, state: np.ndarray) -> torch.Tensor:
+        """`scale_std` on a normalised log-variance tensor (..., H)."""
+        if self.spread is None:
+            return logvar
+        std = FHR_SCALE * np.exp(0.5 * logvar.double().cpu().numpy())
+        scaled = self.spread.std(std, state) / FHR_SCALE
+        return torch.as_tensor(2 * np.log(scaled), dtype=logvar.dtype, device=logvar.device)
 
 
 def shipped_model_path() -> Path:
@@ -87,5 +87,5 @@ def load_trained(path: str | Path | None = None, device: torch.device | str = "c
         FeatureStats.from_state(extra["feature_stats"]),
         path,
         extra.get("baseline_spread"),
-        extra.get("std_scale"),
+        SpreadModel.from_state(extra["spread"]) if "spread" in extra else None,
     )

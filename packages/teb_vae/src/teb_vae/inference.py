@@ -25,6 +25,7 @@ from teb_vae.features.preprocess import (
     denormalize_fhr,
 )
 from teb_vae.forecast import assemble_all
+from teb_vae.state import forecast_state
 
 
 def window_starts(n: int, window: int) -> list[int]:
@@ -51,6 +52,7 @@ class RecordForecast:
     mean_std_bpm: np.ndarray
     clean: Cleaned
     dataset: CTGWindowDataset
+    states: list[np.ndarray]
 
 
 @torch.no_grad()
@@ -88,11 +90,14 @@ def forecast_recording(
     feats = compute_features(windows, cfg.features, None, device)
     ds = CTGWindowDataset(windows, feats, trained.stats, cfg.model.validity_channels > 0)
     t_dec = cfg.model.decimation_factor
-    issued, mus, stds, means, bands = [], [], [], [], []
+    issued, mus, stds, means, bands, states = [], [], [], [], [], []
     for i in range(len(ds)):
         batch = {k: v[None].to(device) for k, v in ds[i].items()}
         full = model.predict_raw_signal(batch["x_ph"], batch["y_st"], batch["y_ph"])
-        full["raw_signal_logvar"] = trained.scale_logvar(full["raw_signal_logvar"])
+        issue = starts[i] + (np.arange(full["raw_signal_mu"].shape[1]) + 1) * t_dec - 1
+        state = forecast_state(clean.fhr, clean.valid, issue)
+        states.append(state)
+        full["raw_signal_logvar"] = trained.scale_logvar(full["raw_signal_logvar"], state)
         asm = assemble_all(full["raw_signal_mu"], full["raw_signal_logvar"], w, t_dec)
         if sample is not None:
             r = model.predict_single_timestep(
@@ -100,7 +105,9 @@ def forecast_recording(
             )
             mu, lv = (
                 r["raw_signal_mu"][:, None],
-                trained.scale_logvar(r["raw_signal_logvar"][:, None]),
+                trained.scale_logvar(
+                    r["raw_signal_logvar"][:, None], state[r["decimated_timestep"]][None]
+                ),
             )
             issued.append(np.array([starts[0] + (r["decimated_timestep"] + 1) * t_dec]))
         else:
@@ -120,6 +127,7 @@ def forecast_recording(
         np.stack(bands),
         clean,
         ds,
+        states,
     )
 
 

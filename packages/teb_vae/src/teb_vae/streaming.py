@@ -11,7 +11,9 @@ forecast_whole_record`) computes over a whole record is carried here as state in
   enough for the longest filter cascade (the filters are finite and causal);
 - the step channels (valid shares, gap age, anchor) from the masks and the running gap age;
 - the model (`ModelStream`): the LSTMs' (h, c), each causal convolution's last inputs, the
-  channel attention's running means and the level forecast's trailing window.
+  channel attention's running means and the level forecast's trailing window;
+- the forecast state the spread reacts to (`teb_vae.state`): the last STATE_HISTORY cleaned
+  samples, all it depends on.
 
 The per-step pass runs the same layers as the batch pass on one step, so the two agree to
 float32 rounding (tested in tests/test_streaming.py).
@@ -46,6 +48,7 @@ from teb_vae.layers import (
 )
 from teb_vae.model import LOGVAR_RANGE, SeqVaeTeb, SourceEncoder, TargetEncoder, _DualPath
 from teb_vae.quality import GAP_SCALE_S, JumpRule, fhr_loss_mask, uc_masks
+from teb_vae.state import STATE_HISTORY, forecast_state
 
 FS = 4.0
 
@@ -180,6 +183,8 @@ class ForecastStream:
         self.clean = CleanStream()
         self.model = ModelStream(trained.model.eval())
         self.buf: dict[str, np.ndarray] | None = None
+        # the cleaned FHR (bpm) and validity the forecast state depends on (teb_vae.state)
+        self.past = {"fhr": np.zeros(0), "valid": np.zeros(0, bool)}
         self.samples = 0
         self.last_valid = -1
         self.with_steps = cfg.model.validity_channels > 0
@@ -229,7 +234,11 @@ class ForecastStream:
         out = self.model.step(feats["y_st"], feats["y_ph"], feats["x_ph"])
         mu = denormalize_fhr(out["raw_signal_mu"][0].double().cpu().numpy())
         std = FHR_SCALE * np.exp(0.5 * out["raw_signal_logvar"][0].double().cpu().numpy())
-        std = self.trained.scale_std(std)
+        for key in ("fhr", "valid"):
+            self.past[key] = np.concatenate([self.past[key], c[key]])[-STATE_HISTORY:]
+        n_past = len(self.past["fhr"])
+        state = forecast_state(self.past["fhr"], self.past["valid"], np.array([n_past - 1]))
+        std = self.trained.scale_std(std, state[0])
         last = float(c["fhr"][-1])
         return {"issued_at": self.samples - 1, "fhr_bpm": last, "mu_bpm": mu, "std_bpm": std}
 

@@ -16,7 +16,7 @@ import torch
 from sigshared.files import atomic_output
 from sigshared.training import Trainer, config_to_dict, save_config, seed_everything
 from teb_vae.benchmark import baseline_spread
-from teb_vae.calibration import fit_std_scale, store_std_scale
+from teb_vae.calibration import fit_validation_spread, store_spread
 from teb_vae.checkpoint import CHECKPOINT_META, load_trained
 from teb_vae.config import RunConfig
 from teb_vae.data import build_datasets, load_windows
@@ -37,8 +37,8 @@ def train_run(
 ) -> dict:
     """Train (or resume) in `run_dir` and return the report written to report.json.
 
-    After training, each checkpoint's spread is calibrated on the validation windows
-    (`teb_vae.calibration`); report.json's `std_scale` is best.pt's.
+    After training, each checkpoint's spread is fitted on the validation windows
+    (`teb_vae.calibration`); report.json's `spread` is best.pt's.
 
     `records` (see `teb_vae.data.read_records_file`) picks the train / val records of `data`.
     The checkpoint also carries the baselines' spread fitted on the training windows, which
@@ -71,24 +71,21 @@ def train_run(
         checkpoint_meta=CHECKPOINT_META,
     )
     result = trainer.fit(train_ds, val_ds, resume_from=resume)
-    scale = None
+    spread = None
     if len(val_ds):
         # each checkpoint's own weights (best.pt may be an earlier step than the final model)
         for name in ("last.pt", "best.pt"):
             path = run_dir / "checkpoints" / name
             if path.is_file():
-                fitted = fit_std_scale(
+                fitted = fit_validation_spread(
                     load_trained(path, device).model,
                     val_ds,
                     cfg.model.warmup_period,
                     cfg.model.decimation_factor,
                 )
-                store_std_scale(path, fitted)
-                scale = fitted
-                log(
-                    f"{name}: spread calibrated on the validation windows: std x "
-                    f"{[round(s, 3) for s in fitted]}"
-                )
+                store_spread(path, fitted)
+                spread = fitted.to_state()
+                log(f"{name}: spread fitted on the validation windows")
     report = {
         "data": where,
         "steps": result.steps,
@@ -96,7 +93,7 @@ def train_run(
         "stop_reason": result.stop_reason,
         "best_val_loss": result.best_metric,
         "evaluation": evaluate(trainer.eval_model, val_ds, trainer.device),
-        "std_scale": scale,
+        "spread": spread,
     }
     with atomic_output(run_dir / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2))
