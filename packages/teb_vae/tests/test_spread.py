@@ -63,3 +63,10 @@ def test_spread_fit_recovers_a_state_dependent_scale():
     ratio = sp.std(one, np.ones((1, 1))) / sp.std(one, np.zeros((1, 1)))
     np.testing.assert_allclose(ratio, np.exp(0.8), rtol=0.08)
     assert SpreadModel.from_state(sp.to_state()).to_state() == sp.to_state()
+
+
+def test_per_bin_spread_of_older_checkpoints_ignores_the_state():
+    sp = SpreadModel.per_bin([2.0, 3.0], 2, STATE_NAMES)
+    rng = np.random.default_rng(2)
+    out = sp.std(np.full((3, 4), 5.0), rng.normal(size=(3, len(STATE_NAMES))))
+    np.testing.assert_allclose(out, np.tile([10.0, 10.0, 15.0, 15.0], (3, 1)))

@@ -22,6 +22,7 @@ from teb_vae.data import FeatureStats
 from teb_vae.features.preprocess import FHR_SCALE
 from teb_vae.model import SeqVaeTeb
 from teb_vae.spread import SpreadModel
+from teb_vae.state import STATE_NAMES
 
 PACKAGE = "teb_vae"
 KIND = "forecaster"
@@ -87,5 +88,15 @@ def load_trained(path: str | Path | None = None, device: torch.device | str = "c
         FeatureStats.from_state(extra["feature_stats"]),
         path,
         extra.get("baseline_spread"),
-        SpreadModel.from_state(extra["spread"]) if "spread" in extra else None,
+        _spread(extra, cfg),
     )
+
+
+def _spread(extra: dict, cfg: RunConfig) -> SpreadModel | None:
+    """The checkpoint's spread model; a per-bin one from the factors of older checkpoints."""
+    if "spread" in extra:
+        return SpreadModel.from_state(extra["spread"])
+    if extra.get("std_scale"):
+        h, n = cfg.model.horizon, len(extra["std_scale"])
+        return SpreadModel.per_bin(extra["std_scale"], -(-h // n), STATE_NAMES)
+    return None

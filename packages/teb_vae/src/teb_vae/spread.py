@@ -71,6 +71,20 @@ class SpreadModel:
         }
 
     @classmethod
+    def per_bin(
+        cls, factor: list[float], bin_len: int, state_names: tuple[str, ...]
+    ) -> SpreadModel:
+        """The network std times one factor per bin, whatever the state: the calibration
+        checkpoints written before this model carry (`extra["std_scale"]`)."""
+        b = len(factor)
+        coef = np.concatenate(
+            [np.zeros((b, 1)), np.ones((b, 1)), np.zeros((b, len(state_names)))], 1
+        )
+        return cls(
+            coef, np.log(2 * np.asarray(factor, np.float64)), bin_len, state_names, COVER_2STD
+        )
+
+    @classmethod
     def from_state(cls, s: dict) -> SpreadModel:
         return cls(
             np.asarray(s["coef"], np.float64),
