@@ -101,9 +101,10 @@ def test_train_writes_the_run_folder(trained):
     # the spread is fitted on the validation windows and stored in both checkpoints
     from teb_vae.checkpoint import load_trained
 
-    spread = load_trained(out / "checkpoints" / "best.pt").spread
-    assert spread is not None and spread.to_state() == report["spread"]
-    assert len(report["spread"]["shift"]) == 8
+    best = load_trained(out / "checkpoints" / "best.pt")
+    assert best.spread is not None and best.spread.to_state() == report["calibration"]["spread"]
+    assert best.anchor is not None and best.anchor.to_state() == report["calibration"]["anchor"]
+    assert len(report["calibration"]["spread"]["shift"]) == 8
 
 
 def test_resume_continues_steps_and_kl_annealing(trained, tmp_path):

@@ -8,11 +8,11 @@ import pytest
 from sigshared.errors import UserError
 from teb_vae.config import FeatureConfig
 from teb_vae.data import (
+    Recording,
     compute_features,
     cut_windows,
     feature_cache_key,
     read_recording,
-    synthetic_windows,
 )
 from teb_vae.synthetic import synthetic_ctg, write_wfdb_record
 
@@ -54,7 +54,6 @@ def test_csv_and_npz_readers_and_their_errors(tmp_path):
 
 
 def test_windows_skip_and_count_missing():
-    from teb_vae.data import Recording
 
     fhr = np.full(4800 * 3, 140.0)
     fhr[4800 : 4800 + 2000] = 0.0  # second window: 42 % missing
@@ -64,7 +63,8 @@ def test_windows_skip_and_count_missing():
 
 
 def test_feature_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
-    w = synthetic_windows(1, 20, seed=0, window=4800, stride=4800, max_missing=1.0)
+    sig = synthetic_ctg(20, 0)
+    w = cut_windows(Recording("s", sig["fhr"], sig["up"]), 4800, 4800, max_missing=1.0)
     cfg = FeatureConfig()
     first = compute_features(w, cfg, tmp_path)
     files = list(tmp_path.glob("*.npz"))

@@ -1,10 +1,13 @@
-"""The state-conditioned spread: the forecast state's definitions, its bounded look-back (what
-the stream relies on), and the log-linear fit against the closed form on synthetic errors."""
+"""The state-conditioned spread and the deceleration anchoring: the forecast state's
+definitions, its bounded look-back (what the stream relies on), and both fits against closed
+forms on synthetic errors."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from teb_vae.anchoring import fit_decel_anchor
 from teb_vae.spread import SpreadModel, fit_spread
 from teb_vae.state import STATE_HISTORY, STATE_NAMES, forecast_state
 
@@ -70,3 +73,21 @@ def test_per_bin_spread_of_older_checkpoints_ignores_the_state():
     rng = np.random.default_rng(2)
     out = sp.std(np.full((3, 4), 5.0), rng.normal(size=(3, len(STATE_NAMES))))
     np.testing.assert_allclose(out, np.tile([10.0, 10.0, 15.0, 15.0], (3, 1)))
+
+
+def test_decel_anchor_fit_finds_the_fraction_that_explains_the_targets():
+    rng = np.random.default_rng(3)
+    m, bin_len = 3000, 5
+    mu, last = rng.normal(140, 10, m), rng.normal(110, 10, m)
+    k = rng.integers(0, 3 * bin_len, m)
+    frac = np.array([1.0, 0.4, 0.0])[k // bin_len]  # targets at mu + frac (last - mu)
+    target = mu + frac * (last - mu) + rng.laplace(0, 0.01, m)
+    anchor = fit_decel_anchor(mu, last, target, k, bin_len, 3)
+    np.testing.assert_allclose(anchor.weight, [1.0, 0.4, 0.0])
+    # applied only where in_decel is 1, the same on numpy and torch
+    mus = np.full((2, 3 * bin_len), 140.0)
+    out = anchor.apply(mus, np.array([100.0, 100.0]), np.array([1.0, 0.0]))
+    np.testing.assert_allclose(out[0], np.repeat([100.0, 124.0, 140.0], bin_len))
+    np.testing.assert_allclose(out[1], mus[1])
+    tout = anchor.apply(torch.from_numpy(mus), np.array([100.0, 100.0]), np.array([1.0, 0.0]))
+    np.testing.assert_allclose(tout.numpy(), out)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from teb_vae.anchoring import DecelAnchor
 from teb_vae.benchmark import forecast_whole_record
 from teb_vae.checkpoint import TrainedTeb
 from teb_vae.config import (
@@ -22,7 +23,7 @@ from teb_vae.data import FeatureStats, Recording, compute_features, windows_at
 from teb_vae.features.preprocess import clean_ctg
 from teb_vae.model import SeqVaeTeb
 from teb_vae.spread import SpreadModel
-from teb_vae.state import STATE_NAMES
+from teb_vae.state import STATE_NAMES, forecast_state
 from teb_vae.streaming import stream_record
 from teb_vae.synthetic import synthetic_ctg
 
@@ -66,8 +67,11 @@ def test_stream_equals_the_batch_pass_at_every_step():
     # a spread model that reacts to every entry of the forecast state, so the stream's state
     # must equal the batch one for the stds to agree
     rng = np.random.default_rng(0)
-    coef = np.concatenate([np.zeros((4, 1)), np.ones((4, 1)), rng.normal(0, 0.5, (4, 6))], 1)
+    coef = np.concatenate([np.zeros((4, 1)), np.ones((4, 1)), rng.normal(0, 0.5, (4, 7))], 1)
     trained.spread = SpreadModel(coef, np.zeros(4), 12, STATE_NAMES, 0.9545)
+    trained.anchor = DecelAnchor(np.array([0.9, 0.6, 0.3, 0.1]), 12)
+    c = clean_ctg(fhr, up)  # the anchoring acts: some forecasts are issued in a deceleration
+    assert forecast_state(c.fhr, c.valid, np.arange(15, len(fhr), 16))[:, -1].any()
     batch = forecast_whole_record(trained, rec)
     stream = stream_record(trained, fhr, up)
     assert np.array_equal(stream["issued_at"], batch.issue)

@@ -2,7 +2,8 @@
 scored against two baselines.
 
 The model's std is the state-conditioned one fitted on the validation records
-(`teb_vae.spread`), from the causal state at each issue sample (`teb_vae.state`).
+(`teb_vae.spread`) and its mean is held at the last valid sample inside decelerations
+(`teb_vae.anchoring`), both from the causal state at each issue sample (`teb_vae.state`).
 
 Forecasts: the features of a whole record are computed in one pass (the feature steps are
 causal, so step i still sees samples up to 16(i+1) - 1 only) and the model runs over all of its
@@ -136,7 +137,9 @@ def forecast_whole_record(
     std = FHR_SCALE * torch.exp(0.5 * out["raw_signal_logvar"][0, w:].double()).cpu().numpy()
     steps = np.arange(w, n // t)
     issue = (steps + 1) * t - 1
-    std = trained.scale_std(std, forecast_state(clean.fhr, clean.valid, issue))
+    state = forecast_state(clean.fhr, clean.valid, issue)
+    mu = trained.adjust_mean(mu, clean.fhr[issue], state)  # clean.fhr: the last valid value
+    std = trained.scale_std(std, state)
     return WholeRecordForecast(issue, mu, std, clean)
 
 

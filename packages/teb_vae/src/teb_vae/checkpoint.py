@@ -17,6 +17,7 @@ import torch
 
 from sigshared.errors import CheckpointError
 from sigshared.training import load_checkpoint
+from teb_vae.anchoring import DecelAnchor
 from teb_vae.config import RunConfig, load_run_config
 from teb_vae.data import FeatureStats
 from teb_vae.features.preprocess import FHR_SCALE
@@ -34,7 +35,8 @@ SHIPPED_MODEL = "ctu_uhb.pt"
 class TrainedTeb:
     """What inference needs: the model (EMA weights when present, eval mode), its run config,
     the feature standardisation statistics, the baselines' spread per horizon sample (bpm)
-    fitted on its training windows and the model's spread fitted on its validation windows."""
+    fitted on its training windows, and the model's spread and deceleration anchoring fitted
+    on its validation windows."""
 
     model: SeqVaeTeb
     cfg: RunConfig
@@ -42,6 +44,15 @@ class TrainedTeb:
     path: Path
     baseline_spread: dict[str, list[float]] | None = None
     spread: SpreadModel | None = None
+    anchor: DecelAnchor | None = None
+
+    def adjust_mean(self, mu, last, state: np.ndarray):
+        """mu (..., H) (numpy or torch, bpm or normalised), last (...) the last valid FHR in
+        the same units, state (..., F) -> mu held toward `last` inside decelerations
+        (`teb_vae.anchoring`); unchanged when the checkpoint has no anchoring."""
+        if self.anchor is None:
+            return mu
+        return self.anchor.apply(mu, last, state[..., STATE_NAMES.index("in_decel")])
 
     def scale_std(self, std: np.ndarray, state: np.ndarray) -> np.ndarray:
         """std (..., H) network std (bpm), state (..., F) the forecasts' causal state
@@ -88,14 +99,22 @@ def load_trained(path: str | Path | None = None, device: torch.device | str = "c
         FeatureStats.from_state(extra["feature_stats"]),
         path,
         extra.get("baseline_spread"),
-        _spread(extra, cfg),
+        _spread(extra, cfg, path),
+        DecelAnchor.from_state(extra["anchor"]) if "anchor" in extra else None,
     )
 
 
-def _spread(extra: dict, cfg: RunConfig) -> SpreadModel | None:
+def _spread(extra: dict, cfg: RunConfig, path: Path) -> SpreadModel | None:
     """The checkpoint's spread model; a per-bin one from the factors of older checkpoints."""
     if "spread" in extra:
-        return SpreadModel.from_state(extra["spread"])
+        spread = SpreadModel.from_state(extra["spread"])
+        if spread.state_names != STATE_NAMES:
+            raise CheckpointError(
+                f"{path}: its spread model reads the state {list(spread.state_names)}, this "
+                f"version computes {list(STATE_NAMES)}; refit it with "
+                "teb_vae.calibration.calibrate_checkpoint"
+            )
+        return spread
     if extra.get("std_scale"):
         h, n = cfg.model.horizon, len(extra["std_scale"])
         return SpreadModel.per_bin(extra["std_scale"], -(-h // n), STATE_NAMES)

@@ -217,18 +217,6 @@ def concat_windows(parts: list[Windows], window: int) -> Windows:
     )
 
 
-def synthetic_windows(
-    n_records: int, minutes: float, seed: int, window: int, stride: int, max_missing: float
-) -> Windows:
-    """Windows cut from `n_records` synthetic recordings with seeds seed, seed+1, ..."""
-    parts = []
-    for i in range(n_records):
-        sig = synthetic_ctg(minutes, seed + i)
-        rec = Recording(f"synthetic-{seed + i}", sig["fhr"], sig["up"])
-        parts.append(cut_windows(rec, window, stride, max_missing))
-    return concat_windows(parts, window)
-
-
 def feature_cache_key(fhr: np.ndarray, up: np.ndarray, cfg: FeatureConfig) -> str:
     """sha256 over the signal bytes and the feature config: any change gives a new key."""
     h = hashlib.sha256()
@@ -384,6 +372,34 @@ def select_records(data: str | Path, names: list[str]) -> list[Path]:
     return [found[n] for n in names]
 
 
+def load_recordings(
+    cfg: RunConfig, data: str | None, seed: int, records: dict[str, list[str]] | None = None
+) -> tuple[list[Recording], list[Recording]]:
+    """The train and validation recordings `load_windows` cuts (synthetic ones without
+    `data`); the validation ones are also what teb-train calibrates on, whole."""
+    if data is None:
+        d = cfg.data
+
+        def synth(n: int, first: int) -> list[Recording]:
+            sigs = [(first + i, synthetic_ctg(d.synthetic_minutes, first + i)) for i in range(n)]
+            return [Recording(f"synthetic-{s}", sig["fhr"], sig["up"]) for s, sig in sigs]
+
+        return synth(d.synthetic_train_records, seed), synth(d.synthetic_val_records, seed + 10_000)
+    if records is not None and not records.get("train"):
+        raise DataError("the records file names no training records (its train part is empty)")
+    if records is None:
+        paths = list_recordings(data)
+    else:
+        paths = select_records(data, records["train"] + records.get("val", []))
+    recs = [read_recording(p) for p in paths]
+    if records is not None and records.get("val"):
+        n_train = len(records["train"])
+        return recs[:n_train], recs[n_train:]
+    order = np.random.default_rng(seed).permutation(len(recs))
+    n_val = max(1, round(cfg.data.val_fraction * len(recs))) if len(recs) > 1 else 0
+    return [recs[i] for i in order[n_val:]], [recs[i] for i in order[:n_val]]
+
+
 def load_windows(
     cfg: RunConfig, data: str | None, seed: int, records: dict[str, list[str]] | None = None
 ) -> tuple[Windows, Windows, str]:
@@ -394,33 +410,13 @@ def load_windows(
     a random `data.val_fraction` of them for validation. Test records are never read here.
     """
     w, d = cfg.features.window, cfg.data
+    train_recs, val_recs = load_recordings(cfg, data, seed, records)
+    train = concat_windows([cut_windows(r, w, d.stride, d.max_missing) for r in train_recs], w)
+    val = concat_windows([cut_windows(r, w, d.stride, d.max_missing) for r in val_recs], w)
     if data is None:
-        train = synthetic_windows(
-            d.synthetic_train_records, d.synthetic_minutes, seed, w, d.stride, d.max_missing
-        )
-        val = synthetic_windows(
-            d.synthetic_val_records, d.synthetic_minutes, seed + 10_000, w, d.stride, d.max_missing
-        )
         return train, val, f"synthetic CTG: {len(train.fhr)} train / {len(val.fhr)} val windows"
-    if records is not None and not records.get("train"):
-        raise DataError("the records file names no training records (its train part is empty)")
-    if records is None:
-        paths = list_recordings(data)
-    else:
-        paths = select_records(data, records["train"] + records.get("val", []))
-    recs = [read_recording(p) for p in paths]
-    if all(len(r.fhr) < w for r in recs):
+    if all(len(r.fhr) < w for r in train_recs + val_recs):
         raise DataError(f"every recording in {data} is shorter than {w / 240:g} minutes")
-    parts = [cut_windows(r, w, d.stride, d.max_missing) for r in recs]
-    if records is not None and records.get("val"):
-        n_train = len(records["train"])
-        train_idx, val_idx = list(range(n_train)), list(range(n_train, len(recs)))
-    else:
-        order = np.random.default_rng(seed).permutation(len(recs))
-        n_val = max(1, round(d.val_fraction * len(recs))) if len(recs) > 1 else 0
-        train_idx, val_idx = list(order[n_val:]), list(order[:n_val])
-    train = concat_windows([parts[i] for i in train_idx], w)
-    val = concat_windows([parts[i] for i in val_idx], w)
     if len(train.fhr) == 0:
         raise DataError(
             f"no usable {w}-sample windows in {data} ({train.skipped} skipped for missing FHR)"
@@ -431,7 +427,7 @@ def load_windows(
         train,
         val,
         (
-            f"{len(train_idx)} + {len(val_idx)} recordings from {data}: "
+            f"{len(train_recs)} + {len(val_recs)} recordings from {data}: "
             f"{len(train.fhr)} train / {len(val.fhr)} val windows"
             f", {train.skipped + val.skipped} skipped for missing FHR"
         ),

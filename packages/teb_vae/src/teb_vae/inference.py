@@ -8,6 +8,7 @@ placed on the window's timeline by `teb_vae.forecast`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from teb_vae.features.preprocess import (
     Cleaned,
     clean_ctg,
     denormalize_fhr,
+    normalize_fhr,
 )
 from teb_vae.forecast import assemble_all
 from teb_vae.state import forecast_state
@@ -53,6 +55,19 @@ class RecordForecast:
     clean: Cleaned
     dataset: CTGWindowDataset
     states: list[np.ndarray]
+
+    def calibration(self, trained: TrainedTeb, i: int) -> Callable:
+        """(mu, logvar) (1, S, H) normalised -> calibrated, for window i's steps (what
+        `plotting.plot_sample` draws)."""
+        start, t = self.window_start[i], trained.cfg.model.decimation_factor
+        state = self.states[i]
+        issue = start + (np.arange(len(state)) + 1) * t - 1
+        last_n = torch.as_tensor(normalize_fhr(self.clean.fhr[issue]))[None]
+
+        def calibrate(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return trained.adjust_mean(mu, last_n, state), trained.scale_logvar(logvar, state)
+
+        return calibrate
 
 
 @torch.no_grad()
@@ -97,17 +112,20 @@ def forecast_recording(
         issue = starts[i] + (np.arange(full["raw_signal_mu"].shape[1]) + 1) * t_dec - 1
         state = forecast_state(clean.fhr, clean.valid, issue)
         states.append(state)
+        last_n = torch.as_tensor(normalize_fhr(clean.fhr[issue]))[None]
+        full["raw_signal_mu"] = trained.adjust_mean(full["raw_signal_mu"], last_n, state)
         full["raw_signal_logvar"] = trained.scale_logvar(full["raw_signal_logvar"], state)
         asm = assemble_all(full["raw_signal_mu"], full["raw_signal_logvar"], w, t_dec)
         if sample is not None:
             r = model.predict_single_timestep(
                 batch["x_ph"], batch["y_st"], batch["y_ph"], sample - starts[0], w
             )
+            j = r["decimated_timestep"]
             mu, lv = (
-                r["raw_signal_mu"][:, None],
-                trained.scale_logvar(
-                    r["raw_signal_logvar"][:, None], state[r["decimated_timestep"]][None]
+                trained.adjust_mean(
+                    r["raw_signal_mu"][:, None], last_n[:, j : j + 1], state[j][None]
                 ),
+                trained.scale_logvar(r["raw_signal_logvar"][:, None], state[j][None]),
             )
             issued.append(np.array([starts[0] + (r["decimated_timestep"] + 1) * t_dec]))
         else:

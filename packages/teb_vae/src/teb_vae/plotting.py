@@ -83,18 +83,20 @@ def plot_sample(
     path: str | Path,
     device: torch.device | str = "cpu",
     title: str | None = None,
-    scale_logvar: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    calibrate: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    | None = None,
 ) -> Path:
-    """Run the model on one dataset item and write its 4-panel figure. `scale_logvar` maps
-    the forecast log-variance (..., H) to the calibrated one (`TrainedTeb.scale_logvar`), so
-    the band drawn is the band the npz/CSV outputs and the benchmark use."""
+    """Run the model on one dataset item and write its 4-panel figure. `calibrate` maps the
+    forecast mean and log-variance (..., H) to the calibrated ones (`TrainedTeb.adjust_mean`,
+    `TrainedTeb.scale_logvar`), so the forecasts drawn are those the npz/CSV outputs and the
+    benchmark use."""
     batch = {k: v[None].to(device) for k, v in item.items()}
     out = model.predict_raw_signal(batch["x_ph"], batch["y_st"], batch["y_ph"])
-    logvar = out["raw_signal_logvar"]
-    if scale_logvar is not None:
-        logvar = scale_logvar(logvar)
+    mu, logvar = out["raw_signal_mu"], out["raw_signal_logvar"]
+    if calibrate is not None:
+        mu, logvar = calibrate(mu, logvar)
     n = batch["y_raw"].shape[-1]
-    asm = assemble_all(out["raw_signal_mu"], logvar, n, model.cfg.decimation_factor)
+    asm = assemble_all(mu, logvar, n, model.cfg.decimation_factor)
     return plot_forecast_panels(
         batch["y_raw"][0].cpu(),
         batch["up_raw"][0].cpu(),

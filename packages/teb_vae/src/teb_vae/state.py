@@ -13,7 +13,8 @@ last valid value through gaps, `valid` marks measured samples):
 - fall_15s / rise_15s: how far the last valid FHR lies below / above the mean of the valid
   FHR of the last 15 s, in units of DECEL_DROP_BPM (0 with under 2 s of it): a drop in
   progress;
-- log_since_decel: log(1 + seconds since the last deceleration sample), capped at 10 minutes.
+- log_since_decel: log(1 + seconds since the last deceleration sample), capped at 10 minutes;
+- in_decel: 1 when the last valid FHR sample (at most 10 minutes old) is in a deceleration.
 
 Decelerations (`deceleration_mask`, also the benchmark's group): valid samples more than
 DECEL_DROP_BPM below the median of the valid FHR of the preceding DECEL_BASELINE_S seconds
@@ -40,6 +41,7 @@ STATE_NAMES = (
     "fall_15s",
     "rise_15s",
     "log_since_decel",
+    "in_decel",
 )
 CAP = int(DECEL_BASELINE_S * FS)  # 10 minutes of samples: the longest look-back of a feature
 STATE_HISTORY = 2 * CAP  # the samples the state of one forecast depends on
@@ -68,6 +70,8 @@ def forecast_state(fhr: np.ndarray, valid: np.ndarray, issue: np.ndarray) -> np.
     last_decel = np.maximum.accumulate(np.where(decel, idx, -CAP))
     e = np.asarray(issue)
     drop = np.nan_to_num((fhr - mean15)[e]) / DECEL_DROP_BPM
+    last = last_valid[e]
+    in_decel = decel[np.maximum(last, 0)] & (last >= 0) & (e - last < CAP)
     return np.stack(
         [
             np.log1p(np.nan_to_num(sd[e], nan=5.0)),
@@ -76,6 +80,7 @@ def forecast_state(fhr: np.ndarray, valid: np.ndarray, issue: np.ndarray) -> np.
             np.maximum(-drop, 0.0),
             np.maximum(drop, 0.0),
             np.log1p(np.minimum(e - last_decel[e], CAP) / FS),
+            in_decel.astype(np.float64),
         ],
         axis=1,
     )

@@ -238,8 +238,9 @@ class ForecastStream:
             self.past[key] = np.concatenate([self.past[key], c[key]])[-STATE_HISTORY:]
         n_past = len(self.past["fhr"])
         state = forecast_state(self.past["fhr"], self.past["valid"], np.array([n_past - 1]))
+        last = float(c["fhr"][-1])  # the cleaned FHR holds the last valid value
+        mu = self.trained.adjust_mean(mu, np.array(last), state[0])
         std = self.trained.scale_std(std, state[0])
-        last = float(c["fhr"][-1])
         return {"issued_at": self.samples - 1, "fhr_bpm": last, "mu_bpm": mu, "std_bpm": std}
 
 

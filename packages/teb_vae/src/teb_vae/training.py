@@ -16,10 +16,10 @@ import torch
 from sigshared.files import atomic_output
 from sigshared.training import Trainer, config_to_dict, save_config, seed_everything
 from teb_vae.benchmark import baseline_spread
-from teb_vae.calibration import fit_validation_spread, store_spread
+from teb_vae.calibration import fit_validation_calibration, store_calibration
 from teb_vae.checkpoint import CHECKPOINT_META, load_trained
 from teb_vae.config import RunConfig
-from teb_vae.data import build_datasets, load_windows
+from teb_vae.data import build_datasets, load_recordings, load_windows
 from teb_vae.evaluation import evaluate
 from teb_vae.model import SeqVaeTeb
 from teb_vae.objective import make_loss_step
@@ -37,8 +37,9 @@ def train_run(
 ) -> dict:
     """Train (or resume) in `run_dir` and return the report written to report.json.
 
-    After training, each checkpoint's spread is fitted on the validation windows
-    (`teb_vae.calibration`); report.json's `spread` is best.pt's.
+    After training, each checkpoint's deceleration anchoring and spread are fitted on the
+    whole validation records (`teb_vae.calibration`); report.json's `calibration` is
+    best.pt's.
 
     `records` (see `teb_vae.data.read_records_file`) picks the train / val records of `data`.
     The checkpoint also carries the baselines' spread fitted on the training windows, which
@@ -72,20 +73,21 @@ def train_run(
     )
     result = trainer.fit(train_ds, val_ds, resume_from=resume)
     spread = None
-    if len(val_ds):
-        # each checkpoint's own weights (best.pt may be an earlier step than the final model)
-        for name in ("last.pt", "best.pt"):
-            path = run_dir / "checkpoints" / name
-            if path.is_file():
-                fitted = fit_validation_spread(
-                    load_trained(path, device).model,
-                    val_ds,
-                    cfg.model.warmup_period,
-                    cfg.model.decimation_factor,
-                )
-                store_spread(path, fitted)
-                spread = fitted.to_state()
-                log(f"{name}: spread fitted on the validation windows")
+    train_recs, val_recs = load_recordings(cfg, data, cfg.trainer.seed, records)
+    # each checkpoint's own weights (best.pt may be an earlier step than the final model); the
+    # training records only when there is no validation record (as the windows do)
+    for name in ("last.pt", "best.pt"):
+        path = run_dir / "checkpoints" / name
+        if path.is_file():
+            anchor, fitted = fit_validation_calibration(
+                load_trained(path, device), val_recs or train_recs, device
+            )
+            store_calibration(path, anchor, fitted)
+            spread = {"anchor": anchor.to_state(), "spread": fitted.to_state()}
+            log(
+                f"{name}: deceleration anchoring {anchor.weight.round(3).tolist()} and "
+                "spread fitted on the validation records"
+            )
     report = {
         "data": where,
         "steps": result.steps,
@@ -93,7 +95,7 @@ def train_run(
         "stop_reason": result.stop_reason,
         "best_val_loss": result.best_metric,
         "evaluation": evaluate(trainer.eval_model, val_ds, trainer.device),
-        "spread": spread,
+        "calibration": spread,
     }
     with atomic_output(run_dir / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2))

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
                 out / f"forecast_window{i:03d}.pdf",
                 device,
                 title=f"{rec.name}, samples {start}..{start + fc.dataset.fhr.shape[1] - 1}",
-                scale_logvar=lambda lv, s=fc.states[i]: trained.scale_logvar(lv, s),
+                calibrate=fc.calibration(trained, i),
             )
         report = {"input": str(args.input), "windows": len(fc.window_start)}
         report["window_starts"] = fc.window_start
