@@ -1,8 +1,9 @@
 """The 4-panel forecast figure and the training callback that writes it.
 
 Samples that are not measured FHR (filled gaps, artefacts, maternal capture) are shaded grey
-in the signal panels. Panels (one sample, shared time axis in minutes): (1) normalised FHR
-and UP; (2) FHR with the
+in the signal panels. The model works in normalised units; the figure is drawn in bpm (FHR,
+forecasts, band) and the recording's UP units, as a clinician reads a trace. Panels (one
+sample, shared time axis in minutes): (1) FHR and UP (UP on the right axis); (2) FHR with the
 mean forecast `mu_pr_means` and a +/- 2 std band from `log_var_means`; (3) FHR with the
 NaN-aware sum of the forecasts issued at steps 30, 60, ..., 270 (NaN where none covers a
 sample); (4) the latent z as an image (channels x time), any width.
@@ -17,7 +18,7 @@ import torch
 
 from sigshared.plotting import plot_band, plot_image, plot_overlay, save_figure, stacked_panels
 from sigshared.training import Callback
-from teb_vae.features.preprocess import FS
+from teb_vae.features.preprocess import FHR_SCALE, FS, denormalize_fhr, denormalize_up
 from teb_vae.forecast import assemble_all, nan_sum
 from teb_vae.model import SeqVaeTeb
 from teb_vae.quality import runs
@@ -38,9 +39,9 @@ def plot_forecast_panels(
     invalid: torch.Tensor | None = None,
 ) -> Path:
     """One sample: y_raw, up_raw, mu_pr_means, log_var_means (N,); mu_pr (S, N); latent_z
-    (S, D); optional `invalid` (N,) bool, the samples that are not measured FHR (filled gaps,
-    artefacts, maternal capture), shaded grey in the signal panels. Writes a 4-panel PDF (or
-    PNG) and closes the figure."""
+    (S, D), all in the model's normalised units; optional `invalid` (N,) bool, the samples
+    that are not measured FHR (filled gaps, artefacts, maternal capture), shaded grey in the
+    signal panels. Writes a 4-panel PDF (or PNG) in bpm and closes the figure."""
     n = y_raw.shape[-1]
     t = torch.arange(n) / FS / 60.0
     fig, axes = stacked_panels(4, xlabel="time (min)")
@@ -50,10 +51,17 @@ def plot_forecast_panels(
                 ax.axvspan(
                     start / FS / 60.0, (start + length) / FS / 60.0, color="0.85", lw=0, zorder=0
                 )
-    plot_overlay(axes[0], t, y_raw, up_raw, "FHR (normalised)", "UP (normalised)")
+    fhr = denormalize_fhr(y_raw.cpu())
+    axes[0].plot(t, fhr, color="#222222", label="FHR")
+    axes[0].set_ylabel("FHR (bpm)")
+    up_axis = axes[0].twinx()
+    up_axis.plot(t, denormalize_up(up_raw.cpu()), color="#d62728", alpha=0.8, label="UP")
+    up_axis.set_ylabel("UP", color="#d62728")
     axes[0].set_title(title or "input signals")
-    axes[1].plot(t, y_raw.cpu(), color="#222222", label="FHR")
-    plot_band(axes[1], t, mu_pr_means, std=torch.exp(0.5 * log_var_means), label="mean forecast")
+    axes[1].plot(t, fhr, color="#222222", label="FHR")
+    std_bpm = torch.exp(0.5 * log_var_means) * FHR_SCALE
+    plot_band(axes[1], t, denormalize_fhr(mu_pr_means), std=std_bpm, label="mean forecast")
+    axes[1].set_ylabel("bpm")
     axes[1].legend(loc="upper right")
     axes[1].set_title("mean of all forecasts covering each sample, ±2 std")
     steps = [s for s in sum_steps if s < mu_pr.shape[0]]
@@ -61,8 +69,16 @@ def plot_forecast_panels(
         nan_sum(mu_pr[steps][None], dim=1)[0] if steps else torch.full_like(y_raw, float("nan"))
     )
     issued = ", ".join(str(s) for s in steps[:2]) + (", ..." if len(steps) > 2 else "")
-    plot_overlay(axes[2], t, y_raw, summed, "FHR", f"sum of forecasts issued at steps {issued}")
-    axes[2].set_title("NaN-aware sum of the forecasts issued every 30 steps")
+    plot_overlay(
+        axes[2],
+        t,
+        fhr,
+        denormalize_fhr(summed),
+        "FHR",
+        f"forecasts issued at steps {issued}",
+        ylabel="bpm",
+    )
+    axes[2].set_title("the forecasts issued every 30 steps (2 min), end to end")
     s, _ = latent_z.shape
     plot_image(
         axes[3],
