@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 import teb_vae.plotting as plotting
@@ -46,7 +47,12 @@ def test_callback_figure_has_four_panels_and_is_a_pdf(tmp_path, monkeypatch):
     save = plotting.save_figure
 
     def spy(fig, path):
-        captured["axes"] = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        # read before saving: save_figure closes the figure and clears its axes
+        captured["axes"] = [
+            (ax.get_ylabel(), [np.asarray(line.get_ydata()) for line in ax.get_lines()])
+            for ax in fig.axes
+            if ax.get_label() != "<colorbar>"
+        ]
         return save(fig, path)
 
     monkeypatch.setattr(plotting, "save_figure", spy)
@@ -64,4 +70,9 @@ def test_callback_figure_has_four_panels_and_is_a_pdf(tmp_path, monkeypatch):
         tmp_path / "f.pdf",
     )
     assert path.read_bytes()[:4] == b"%PDF"
-    assert len(captured["axes"]) == 4
+    panels = [lines for label, lines in captured["axes"] if label != "UP"]
+    assert len(panels) == 4
+    # drawn in bpm and the UP's own units, not the model's normalised ones
+    np.testing.assert_allclose(panels[0][0], 140.0 + 20.0 * y.numpy(), rtol=1e-6)
+    up_lines = next(lines for label, lines in captured["axes"] if label == "UP")
+    np.testing.assert_allclose(up_lines[0], 20.0 + 25.0 * 0.5 * y.numpy(), rtol=1e-6)
