@@ -52,13 +52,22 @@ from neural_mastering.delivery import (
     MIN_DURATION_S,
     TRIM_MARGIN_DB,
 )
+from neural_mastering.dsp import interp
 from neural_mastering.dsp.eq import band_coefficients, to_sos
-from neural_mastering.dsp.limiter import StreamLimiter, envelope_span
+from neural_mastering.dsp.limiter import BLOCK as GRID
+from neural_mastering.dsp.limiter import (
+    HALO,
+    StreamLimiter,
+    block_envelope,
+    block_segment,
+    envelope_span,
+    oversampled,
+)
 from neural_mastering.dsp.meter import (
     FFTPeakMeter,
     LoudnessMeter,
     SpectrumMeter,
-    fir_true_peak_span,
+    fir_segment_peak,
 )
 from neural_mastering.mastering import (
     REFERENCE_LUFS,
@@ -74,6 +83,10 @@ from sigshared.errors import DataError
 BLOCK = 16 * 16384  # samples per block of the passes (~6 s at 44.1 kHz)
 TRACE_POINTS = 2000
 FIR_MARGIN_DB = 1.0
+# The limiter's envelope is computed once for the loudness iterations, exact down to this
+# many dB under the first iteration's level; an iteration whose gain rises further
+# recomputes it.
+ENVELOPE_SLACK_DB = 6.0
 
 
 @dataclass
@@ -198,10 +211,11 @@ def _residual_chunk(trained, x: np.ndarray, z, norm: float, sr: int, device) -> 
     return np.pad(back, ((0, 0), (0, max(0, x.shape[-1] - back.shape[-1]))))[:, : x.shape[-1]]
 
 
-def _process(trained, source, sos, makeup, z, norm, chunk_s, device, passes, scratch):
+def _process(trained, source, sos, makeup, z, norm, chunk_s, device, passes, scratch, loudness):
     """Pass 3: EQ (and residual) of the whole source into a scratch signal holding the EQ
     output and, for a residual model, the residual; returns it, the loudness of the EQ
-    output and of EQ + residual, and the guard's energies."""
+    output and of EQ + residual (NaN for a model without residual unless `loudness`: only
+    the `mix` blend needs it), and the guard's energies."""
     from neural_mastering.blockio import TempSignal
 
     sr, c, t = source.sample_rate, source.channels, source.frames
@@ -222,8 +236,10 @@ def _process(trained, source, sos, makeup, z, norm, chunk_s, device, passes, scr
         for s, e in passes.ranges("EQ"):
             y = eq(source.read(s, e))
             store.append(y)
-            meters[0].feed(y)
-        return store, meters[0].integrated(), meters[0].integrated(), None
+            if loudness:
+                meters[0].feed(y)
+        level = meters[0].integrated() if loudness else math.nan
+        return store, level, level, None
     chunk = max(int(chunk_s * sr), 4096)
     overlap, context = int(0.25 * sr), int(0.05 * sr) + 64
     hop = chunk - overlap
@@ -278,31 +294,57 @@ def _verdict(energy: np.ndarray | None) -> dict[str, float | bool | str]:
     return verdict | {"used": True, "reason": ""}
 
 
+class _EnvelopeStore:
+    """The limiter's envelope (`dsp.limiter.envelope_span`) of the signal `read` gives, exact
+    above `floor`: each grid block computed once, when a pass first reaches it, into a float32
+    scratch file that later passes over the same signal read back."""
+
+    def __init__(self, read: Callable, frames: int, floor: float, scratch) -> None:
+        from neural_mastering.blockio import TempSignal
+
+        self.read, self.frames, self.floor = read, frames, floor
+        self.store = TempSignal(1, scratch)
+        self.blocks = -(-frames // GRID)
+        self.done = 0
+
+    def span(self, lo: int, hi: int) -> np.ndarray:
+        """The envelope (hi - lo,) float64, 0 outside the signal."""
+        while self.done < min(self.blocks, -(-hi // GRID)):
+            start = self.done * GRID
+            env = block_envelope(block_segment(self.read, self.done), self.floor)
+            self.store.append(env[None, : min(GRID, self.frames - start)])
+            self.done += 1
+        return self.store.read(lo, hi)[0]
+
+    def close(self) -> None:
+        self.store.close()
+
+
 def _limit_pass(
     read,
-    frames,
     channels,
     sr,
     threshold_db,
     gain_db,
+    envelope: _EnvelopeStore,
     passes,
     scratch,
     desc,
-    reduction_in=None,
+    reduction_in=False,
     meter=None,
 ):
     """One limiter pass over read (audio channels, and the running reduction in channel
-    `channels` when `reduction_in`) into a new scratch signal of audio + reduction; returns
-    it and the sum of each audio channel."""
+    `channels` when `reduction_in`) into a new scratch signal of audio + reduction; the
+    envelope of the audio channels from `envelope`; returns the scratch signal and the sum of
+    each audio channel."""
     from neural_mastering.blockio import TempSignal
 
     out = TempSignal(channels + 1, scratch)
     sums = np.zeros(channels)
     lim = StreamLimiter(sr, threshold_db, gain_db)
     n = lim.n
-    audio_read = _channels(read, channels)
     for s, e in passes.ranges(desc):
-        env = envelope_span(audio_read, frames, s - n, e + n, lim.floor)
+        env = envelope.span(s - n, e + n)
         block = read(s, e)
         step = lim.apply(block[:channels], env)
         total = step.reduction_db + (block[channels] if reduction_in else 0.0)
@@ -315,22 +357,24 @@ def _limit_pass(
 
 def _peaks(read: Callable, frames: int, passes: _Passes, floor: float) -> tuple[float, float]:
     """(largest linear value of the limiter's envelope, the largest of the 64-tap FIR meter's
-    and the 8x FFT meter's readings in dBTP) of the signal `read` gives. Blocks whose bound
-    (twice their largest |sample|) stays under `floor` and under the peak found so far are
-    not oversampled: the readings are exact whenever the peak exceeds `floor`. The FIR meter
+    and the 8x FFT meter's readings in dBTP) of the signal `read` gives, on the envelope's
+    grid (the envelope and the FIR meter share each block's FFT). Blocks whose bound (twice
+    their largest |sample|) stays under `floor` and under the peak found so far are not
+    oversampled: the readings are exact whenever the peak exceeds `floor`. The FIR meter
     runs only on blocks whose envelope comes within FIR_MARGIN_DB of the largest envelope
     value so far (it reads within 0.2 dB of the ideal envelope, its parabola's overshoot on
     noise-like content near Nyquist)."""
     fft = FFTPeakMeter(floor=floor)
     env_peak, fir_peak = 0.0, 0.0
     margin = 10 ** (FIR_MARGIN_DB / 20)
-    for s, e in passes.ranges("true peak"):
-        x = read(s, e)
-        fft.feed(x)
-        block_peak = float(envelope_span(read, frames, s, e, floor).max())
+    for s, e in passes.ranges("true peak", GRID):
+        segment = read(s - HALO, s + GRID + HALO)
+        fft.feed(segment[:, HALO : HALO + e - s])
+        spec = interp.spectrum(segment) if oversampled(segment, floor) else None
+        block_peak = float(block_envelope(segment, floor, spec)[: e - s].max())
         env_peak = max(env_peak, block_peak)
         if block_peak * margin >= max(env_peak, fir_peak, floor):
-            fir_peak = max(fir_peak, fir_true_peak_span(read, frames, s, e))
+            fir_peak = max(fir_peak, fir_segment_peak(segment, HALO, frames, s, spec))
     return env_peak, max(20 * np.log10(max(fir_peak, 1e-12)), fft.true_peak_db())
 
 
@@ -385,7 +429,7 @@ def master_stream(
     scratches: list[TempSignal] = []
     try:
         store, eq_lufs, full_lufs, energy = _process(
-            trained, source, sos, makeup, z, norm, chunk_s, device, passes, scratch
+            trained, source, sos, makeup, z, norm, chunk_s, device, passes, scratch, mix < 1
         )
         scratches.append(store)
         verdict = _verdict(energy)
@@ -398,6 +442,9 @@ def master_stream(
         pre = TempSignal(c, scratch)
         scratches.append(pre)
         total = np.zeros(c)
+        # The loudness of the DC-blocked signal before its mean is removed: only the first
+        # guess of the gain (the iterations measure what they reach).
+        meter = LoudnessMeter(sr, c)
         for s, e in passes.ranges("mix + DC"):
             part = store.read(s, e)
             y = part[:c] + (part[c:] if verdict["used"] else 0.0)
@@ -405,45 +452,47 @@ def master_stream(
                 y = mix * y + (1 - mix) * source.read(s, e) * match
             y, zi = scipy.signal.sosfilt(dc, y, axis=-1, zi=zi)
             pre.append(y)
+            meter.feed(y)
             total += y.sum(-1)
         store.close()
         y_read = _centred(pre.read, total / t, t)
-        meter = LoudnessMeter(sr, c)
-        for s, e in passes.ranges("loudness"):
-            meter.feed(y_read(s, e))
         level_y = meter.integrated()
         silent = not np.isfinite(level_y)
         gain, iterations = 0.0, 0
         if silent:
+
+            def copy_read(lo: int, hi: int) -> np.ndarray:
+                return np.concatenate([y_read(lo, hi), np.zeros((1, hi - lo))])
+
+            envelope = _EnvelopeStore(y_read, t, np.inf, scratch)
+            scratches.append(envelope)
             current, sums = _limit_pass(
-                lambda lo, hi: np.concatenate([y_read(lo, hi), np.zeros((1, hi - lo))]),
-                t,
-                c,
-                sr,
-                200.0,
-                0.0,
-                passes,
-                scratch,
-                "copy",
-                reduction_in=True,
+                copy_read, c, sr, 200.0, 0.0, envelope, passes, scratch, "copy", reduction_in=True
             )
             scratches.append(current)
         else:
             threshold = ceiling_db - LIMITER_MARGIN_DB
             gain, previous = target_lufs - level_y, None
-            current = None
+            current, envelope, env_gain = None, None, -np.inf
             while iterations < MAX_ITERATIONS:
                 iterations += 1
                 meter = LoudnessMeter(sr, c)
                 if current is not None:
                     current.close()
+                if gain > env_gain + ENVELOPE_SLACK_DB:
+                    if envelope is not None:
+                        envelope.close()
+                    env_gain = gain
+                    floor = 10 ** ((threshold - gain - ENVELOPE_SLACK_DB) / 20)
+                    envelope = _EnvelopeStore(y_read, t, floor, scratch)
+                    scratches.append(envelope)
                 current, sums = _limit_pass(
                     y_read,
-                    t,
                     c,
                     sr,
                     threshold,
                     gain,
+                    envelope,
                     passes,
                     scratch,
                     f"limiter {iterations}",
@@ -473,17 +522,11 @@ def master_stream(
                 env_peak, meters_db = _peaks(audio_read, t, passes, 0.0)
             if env_peak <= over or overs == 4:
                 break
+            aim = 20 * np.log10(over) - 0.005
+            envelope = _EnvelopeStore(audio_read, t, 10 ** (aim / 20), scratch)
+            scratches.append(envelope)
             nxt, sums = _limit_pass(
-                final_read,
-                t,
-                c,
-                sr,
-                20 * np.log10(over) - 0.005,
-                0.0,
-                passes,
-                scratch,
-                "overs",
-                reduction_in=True,
+                final_read, c, sr, aim, 0.0, envelope, passes, scratch, "overs", reduction_in=True
             )
             current.close()
             current = nxt
