@@ -61,6 +61,7 @@ from neural_mastering.dsp.limiter import (
     block_envelope,
     block_segment,
     envelope_span,
+    grid_envelope_max,
     oversampled,
 )
 from neural_mastering.dsp.meter import (
@@ -83,6 +84,12 @@ from sigshared.errors import DataError
 BLOCK = 16 * 16384  # samples per block of the passes (~6 s at 44.1 kHz)
 TRACE_POINTS = 2000
 FIR_MARGIN_DB = 1.0
+FFT_FACTOR = 8  # the independent meter's oversampling (metrics.true_peak_fft_db)
+# A signal band-limited to fs/2 falls from its peak M no faster than M cos(pi fs t) (Bernstein's
+# inequality, f'^2 + (pi fs)^2 f^2 <= (pi fs M)^2, which the block's periodic interpolation
+# obeys); a 4x grid point lies within 1/(8 fs) of the peak, so M <= grid max / cos(pi / 8)
+# (+0.69 dB). The 1e-4 covers float32 rounding.
+BAND_LIMIT_BOUND = 1.0001 / math.cos(math.pi / 8)
 # The limiter's envelope is computed once for the loudness iterations, exact down to this
 # many dB under the first iteration's level; an iteration whose gain rises further
 # recomputes it.
@@ -358,24 +365,49 @@ def _limit_pass(
 def _peaks(read: Callable, frames: int, passes: _Passes, floor: float) -> tuple[float, float]:
     """(largest linear value of the limiter's envelope, the largest of the 64-tap FIR meter's
     and the 8x FFT meter's readings in dBTP) of the signal `read` gives, on the envelope's
-    grid (the envelope and the FIR meter share each block's FFT). Blocks whose bound (twice
-    their largest |sample|) stays under `floor` and under the peak found so far are not
-    oversampled: the readings are exact whenever the peak exceeds `floor`. The FIR meter
-    runs only on blocks whose envelope comes within FIR_MARGIN_DB of the largest envelope
-    value so far (it reads within 0.2 dB of the ideal envelope, its parabola's overshoot on
-    noise-like content near Nyquist)."""
-    fft = FFTPeakMeter(floor=floor)
-    env_peak, fir_peak = 0.0, 0.0
+    grid, which is the 8x meter's (`metrics.true_peak_fft_db`): one FFT per block serves the
+    ideal interpolations (the 4x envelope's grid is every other point of the 8x one) and the
+    FIR meter. Each pruning below leaves max(envelope, meters) exact wherever it exceeds
+    `floor`:
+    - blocks whose bound (`dsp.limiter.oversampled`) stays under `floor` are not oversampled;
+    - the 8x meter skips blocks whose 4x grid, times BAND_LIMIT_BOUND, stays under the largest
+      reading so far: the band-limited block can not peak higher than that between the 4x
+      grid's points;
+    - the FIR meter runs only on blocks whose envelope comes within FIR_MARGIN_DB of the
+      largest envelope value so far (it reads within 0.2 dB of the ideal envelope, its
+      parabola's overshoot on noise-like content near Nyquist)."""
+    env_peak, fir_peak, fft_peak = 0.0, 0.0, 0.0
     margin = 10 ** (FIR_MARGIN_DB / 20)
     for s, e in passes.ranges("true peak", GRID):
         segment = read(s - HALO, s + GRID + HALO)
-        fft.feed(segment[:, HALO : HALO + e - s])
-        spec = interp.spectrum(segment) if oversampled(segment, floor) else None
-        block_peak = float(block_envelope(segment, floor, spec)[: e - s].max())
+        n = segment.shape[-1]
+        largest = float(np.abs(segment[:, HALO : HALO + e - s]).max())
+        fft_peak = max(fft_peak, largest)
+        if not oversampled(segment, floor):
+            env_peak = max(env_peak, largest)
+            continue
+        spec = interp.spectrum(segment)
+        up8 = None
+        if largest * BAND_LIMIT_BOUND >= max(env_peak, fir_peak, fft_peak) or e - s < GRID:
+            up8 = interp.ideal(spec, n, FFT_FACTOR)  # likely needed: it holds the 4x grid too
+            up4 = up8[:, :: FFT_FACTOR // 4]
+        else:
+            up4 = interp.ideal(spec, n, 4)
+        block_peak = grid_envelope_max(segment, up4, e - s)
         env_peak = max(env_peak, block_peak)
+        if up8 is None:
+            bound = max(float(up4.max()), float(-up4.min())) * BAND_LIMIT_BOUND
+            if bound >= max(env_peak, fir_peak, fft_peak):
+                up8 = interp.ideal(spec, n, FFT_FACTOR)
+        if up8 is not None:
+            if e - s < GRID:  # the 8x meter's last block ends HALO after the signal
+                short = segment[:, : e - s + 2 * HALO]
+                up8 = interp.ideal(interp.spectrum(short), short.shape[-1], FFT_FACTOR)
+            core = up8[:, FFT_FACTOR * HALO : FFT_FACTOR * (HALO + e - s)]
+            fft_peak = max(fft_peak, float(core.max()), float(-core.min()))
         if block_peak * margin >= max(env_peak, fir_peak, floor):
             fir_peak = max(fir_peak, fir_segment_peak(segment, HALO, frames, s, spec))
-    return env_peak, max(20 * np.log10(max(fir_peak, 1e-12)), fft.true_peak_db())
+    return env_peak, 20 * np.log10(max(fir_peak, fft_peak, 1e-12))
 
 
 @torch.no_grad()
@@ -547,8 +579,11 @@ def master_stream(
             after.feed(y)
             red = part[c]
             red_max, red_sum = max(red_max, float(red.max())), red_sum + float(red.sum())
-            bins = np.searchsorted(edges, np.arange(s, e), side="right") - 1
-            np.maximum.at(trace, bins, red)
+            # The trace bins this block touches, and where each starts in it.
+            first, last = np.searchsorted(edges, [s, e - 1], side="right") - 1
+            starts = np.maximum(edges[first : last + 1], s) - s
+            span = slice(first, last + 1)
+            trace[span] = np.maximum(trace[span], np.maximum.reduceat(red, starts))
     finally:
         for sig in scratches:
             sig.close()

@@ -32,7 +32,9 @@ from neural_mastering.dsp import interp
 
 OVERSAMPLING = 4
 # Envelope blocks: samples per block and discarded context either side (the FFT's wrap).
-BLOCK, HALO = 16384, 1024
+# (The grid of the independent 8x meter, `metrics.true_peak_fft_db`: the streamed peak check
+# computes both from one FFT per block.)
+BLOCK, HALO = 1 << 15, 2048
 # Pruning bound: an interpolated value is taken to be at most BOUND (+6 dB) times the largest
 # |sample| within BOUND_REACH samples (a 64-tap-per-phase interpolator's L1 norm is 1.9).
 BOUND, BOUND_REACH = 2.0, 64
@@ -45,19 +47,10 @@ def oversampled(segment: np.ndarray, floor: float) -> bool:
     return bool(reach * BOUND >= floor)
 
 
-def block_envelope(
-    segment: np.ndarray, floor: float = 0.0, spec: np.ndarray | None = None
-) -> np.ndarray:
-    """The envelope (BLOCK,) of one grid block from its `segment` (C, BLOCK + 2 HALO): the
-    block's samples with HALO samples either side (zeros beyond the signal's ends). See
-    `true_peak_envelope`; every block of the grid is computed alone, so a signal streamed
-    through in any block size gets the same envelope. `spec`: the segment's
-    `interp.spectrum`, when the caller has it."""
+def grid_envelope(segment: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """The envelope (BLOCK,) of one grid block from its `segment` (C, BLOCK + 2 HALO) and the
+    segment's ideal 4x interpolation `up` (C, 4 (BLOCK + 2 HALO))."""
     core = np.abs(segment[:, HALO : HALO + BLOCK]).max(0)
-    if not oversampled(segment, floor):
-        return core
-    spec = interp.spectrum(segment) if spec is None else spec
-    up = interp.ideal(spec, segment.shape[-1], OVERSAMPLING)
     # The grid points of samples HALO - 1 .. HALO + BLOCK - 1, with one neighbour either side.
     lo, hi = (HALO - 1) * OVERSAMPLING, (HALO + BLOCK) * OVERSAMPLING
     lifted = interp.lift_maxima(np.abs(up[:, lo - 1 : hi + 1]))[:, 1:-1].max(0)
@@ -67,6 +60,25 @@ def block_envelope(
     for phase in range(1, OVERSAMPLING):
         per_sample = np.maximum(per_sample, lifted[phase::OVERSAMPLING])
     return np.maximum(core, np.maximum(per_sample[1:], per_sample[:-1]))
+
+
+def grid_envelope_max(segment: np.ndarray, up: np.ndarray, count: int = BLOCK) -> float:
+    """max of `grid_envelope(segment, up)[:count]`, lifting only the grid points that can
+    reach it (`interp.lifted_max`)."""
+    core = float(np.abs(segment[:, HALO : HALO + count]).max(initial=0.0))
+    lo, hi = (HALO - 1) * OVERSAMPLING, (HALO + count) * OVERSAMPLING
+    return max(core, interp.lifted_max(np.abs(up[:, lo - 1 : hi + 1])))
+
+
+def block_envelope(segment: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """The envelope (BLOCK,) of one grid block from its `segment` (C, BLOCK + 2 HALO): the
+    block's samples with HALO samples either side (zeros beyond the signal's ends). See
+    `true_peak_envelope`; every block of the grid is computed alone, so a signal streamed
+    through in any block size gets the same envelope."""
+    if not oversampled(segment, floor):
+        return np.abs(segment[:, HALO : HALO + BLOCK]).max(0)
+    up = interp.ideal(interp.spectrum(segment), segment.shape[-1], OVERSAMPLING)
+    return grid_envelope(segment, up)
 
 
 def block_segment(read, k: int) -> np.ndarray:
@@ -226,17 +238,26 @@ class StreamLimiter:
         """Gain reduction (e - s,) dB of the next block from the envelope over [s - L, e + L)
         of the signal without the gain."""
         n = self.n
-        with np.errstate(divide="ignore"):
-            level = 20 * np.log10(np.maximum(envelope, 1e-12)) + self.gain_db
-        required = np.maximum(0.0, level - self.threshold_db)
-        hold = scipy.ndimage.maximum_filter1d(required, n, origin=-(n // 2), mode="constant")
+        # Only samples over the floor need a reduction (the logarithms are the cost here).
+        over = envelope > self.floor
+        required = np.zeros(len(envelope))
+        if over.any():
+            level = 20 * np.log10(envelope[over]) + self.gain_db
+            required[over] = np.maximum(0.0, level - self.threshold_db)
+            hold = scipy.ndimage.maximum_filter1d(required, n, origin=-(n // 2), mode="constant")
+        else:
+            hold = required
         first = self.history is None
         hold = hold[: len(required) - n] if first else hold[n : len(required) - n]
         m = np.arange(len(hold), dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            log_hold = np.where(hold > 0, np.log(np.maximum(hold, 1e-300)), -np.inf)
-        released = np.exp(m * self.log_r + np.maximum.accumulate(log_hold - m * self.log_r))
-        released = np.maximum(np.maximum(released, hold), self.carry * np.exp((m + 1) * self.log_r))
+        released = hold
+        if hold.any():
+            with np.errstate(divide="ignore"):
+                log_hold = np.where(hold > 0, np.log(np.maximum(hold, 1e-300)), -np.inf)
+            accumulated = np.maximum.accumulate(log_hold - m * self.log_r)
+            released = np.maximum(np.exp(m * self.log_r + accumulated), hold)
+        if self.carry > 0:
+            released = np.maximum(released, self.carry * np.exp((m + 1) * self.log_r))
         series = released[1:] if first else np.concatenate([self.history, released])
         csum = np.concatenate([[0.0], np.cumsum(series)])
         smoothed = (csum[n:] - csum[:-n]) / n
@@ -247,5 +268,8 @@ class StreamLimiter:
     def apply(self, block: np.ndarray, envelope: np.ndarray) -> LimiterResult:
         """The limited block (C, e - s) from the block and its envelope over [s - L, e + L)."""
         reduction = self.reduction(envelope)
-        gain = 10 ** ((self.gain_db - reduction) / 20)
+        if reduction.any():
+            gain = np.exp((self.gain_db - reduction) * (np.log(10) / 20))
+        else:  # (one multiplier: the exponentials are the cost)
+            gain = 10 ** (self.gain_db / 20)
         return LimiterResult(audio=np.asarray(block, np.float64) * gain, reduction_db=reduction)

@@ -207,14 +207,15 @@ def fir_segment_peak(
     `dsp.loudness.true_peak_db`'s 64-tap-per-phase interpolator, every local maximum of the
     4x grid (one sample either side included) lifted to its parabola's vertex (that meter
     lifts only the largest grid value of each group of blocks, so this reads at least as
-    high, to float32 rounding (1e-5 dB), within its 0.02 dB accuracy). The maximum over consecutive spans is the whole
-    signal's reading."""
+    high, to float32 rounding (1e-5 dB), within its 0.02 dB accuracy). The maximum over
+    consecutive spans is the whole signal's reading."""
     factor, n = 4, segment.shape[-1] - 2 * halo
     spec = interp.spectrum(segment) if spec is None else spec
     up = interp.fir(spec, segment.shape[-1], factor)
     lo, hi = (halo - 1) * factor, (halo + n + 1) * factor
-    lifted = interp.lift_maxima(np.abs(up[:, lo - 1 : hi + 1]))[:, 1:-1]
-    pos = (start - 1) * factor + np.arange(hi - lo)
-    inside = (pos >= 0) & (pos < length * factor)
-    top = float(lifted[:, inside].max()) if inside.any() else 0.0
+    # The grid points inside the signal: positions [0, length * factor).
+    first = (start - 1) * factor
+    a = lo + max(0, -first)
+    b = lo + min(hi - lo, length * factor - first)
+    top = interp.lifted_max(np.abs(up[:, a - 1 : b + 1])) if b > a else 0.0
     return max(top, float(np.abs(segment[:, halo : halo + n]).max(initial=0.0)))
