@@ -14,12 +14,19 @@ that keep only running sums, and the intermediate signals go to float32 scratch 
    with context either side, resampled to the model rate and back, cross-faded with
    raised-cosine ramps); the residual guard's energies are summed on the way;
 4. mix and DC pass: `mix` blend with the loudness-matched original, the 5 Hz high-pass
-   (state carried), the mean summed and removed in the next passes;
+   (state carried), its loudness (the first guess of the gain), the mean summed and removed
+   in the next passes;
 5. delivery (`delivery.deliver`, pass by pass): each loudness iteration is a pass of the
-   look-ahead limiter (`dsp.limiter.StreamLimiter`, state carried; the envelope of each block
-   from its neighbours, `dsp.limiter.envelope_span`); then the over-removal passes, the
-   mean and the true peak (the envelope's and the 8x FFT meter's), and the writing pass
-   (mean removed, trim) into `write`.
+   look-ahead limiter (`dsp.limiter.StreamLimiter`, state carried), whose envelope
+   (`dsp.limiter.envelope_span`'s, on its own grid) is computed once, in the first
+   iteration, into a scratch file the next iterations read (`_EnvelopeStore`); then the
+   over-removal passes, the true peak (`_peaks`: the envelope's, the 64-tap FIR meter's and
+   the 8x FFT meter's, from one FFT per grid block), and the writing pass (mean removed,
+   trim) into `write`.
+
+The true-peak work (oversampling by FFT) is most of the time: `dsp.interp` does it in
+float32, one spectrum per block shared by the interpolators, and every pruning is one that
+keeps the readings exact where they matter (see `_peaks`).
 
 Every stage either carries its state or works on a fixed grid of its own (envelope blocks,
 residual chunks, meter windows), so the output does not depend on `block` (tested against a
