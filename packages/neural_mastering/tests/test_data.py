@@ -55,6 +55,23 @@ def _write(path, x, sr):
     sf.write(path, x.T, sr)
 
 
+def test_identity_items_are_the_finished_crop_turned_down_and_leave_the_others_alone():
+    plain = SyntheticPairs(8, 0.2, SR, seed=7)
+    mixed = SyntheticPairs(8, 0.2, SR, seed=7, identity_share=0.5)
+    identity = 0
+    for i in range(8):
+        item, ref = mixed[i], plain[i]
+        x, y = item["input"].numpy(), item["target"].numpy()
+        np.testing.assert_array_equal(y, ref["target"].numpy())
+        ratio = x[np.abs(y) > 1e-3] / y[np.abs(y) > 1e-3]
+        if np.allclose(ratio, ratio[0], rtol=1e-5):  # an identity item: one gain
+            identity += 1
+            assert 10 ** (-12 / 20) - 1e-6 <= ratio[0] <= 10 ** (-3 / 20) + 1e-6
+        else:  # a de-mastered item, the same as without identity items
+            np.testing.assert_array_equal(x, ref["input"].numpy())
+    assert 1 <= identity <= 7
+
+
 def test_pairs_folder_reads_and_resamples(tmp_path):
     x = 0.1 * np.random.default_rng(0).standard_normal((2, 48000)).astype(np.float32)
     _write(tmp_path / "unmastered" / "a.wav", x, 48000)

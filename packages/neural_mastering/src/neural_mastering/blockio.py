@@ -20,6 +20,8 @@ def _padded(data: np.ndarray, lo: int, hi: int, length: int) -> np.ndarray:
     """data holds samples [max(lo, 0), min(hi, length)); zero-pad it to [lo, hi)."""
     left = max(0, -lo)
     right = (hi - lo) - left - data.shape[-1]
+    if left == 0 and right <= 0:
+        return data
     return np.pad(data, ((0, 0), (left, max(0, right))))
 
 

@@ -97,6 +97,10 @@ class DataConfig:
     # With source "tracks": this share of the training items are built-in synthetic songs
     # (de-mastered the same way), so a few real tracks do not make up the whole corpus.
     synthetic_share: float = 0.0
+    # Self-supervised sources: this share of the training items are identity items (the
+    # finished crop, turned down, as the input; see `data`), teaching the model to leave a
+    # finished master alone. Validation items are all de-mastered.
+    identity_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.source not in DATA_SOURCES:
@@ -108,6 +112,9 @@ class DataConfig:
         share = self.synthetic_share
         if not (isinstance(share, int | float) and 0 <= share < 1):
             raise ConfigError(f"data.synthetic_share must be in [0, 1); got {share!r}")
+        share = self.identity_share
+        if not (isinstance(share, int | float) and 0 <= share < 1):
+            raise ConfigError(f"data.identity_share must be in [0, 1); got {share!r}")
         for key in ("train_items", "val_items"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:

@@ -7,7 +7,10 @@ model applies the same processing to each channel at inference). Items are a fun
 
 Self-supervised items (synthetic songs and `--tracks`) take a finished track as the target
 and a random `demaster` chain of it as the input; the chain's parameters are appended as
-JSON lines to `log_path` when one is given.
+JSON lines to `log_path` when one is given. A share `identity_share` of them (drawn from a
+stream of their own, so the other items do not change) are identity items instead: the
+input is the finished crop itself, only turned down by the chain's level step, so the model
+learns to leave a finished balance alone.
 """
 
 from __future__ import annotations
@@ -49,10 +52,19 @@ def _item(x: np.ndarray, y: np.ndarray) -> dict[str, torch.Tensor]:
 class _SelfSupervised(Dataset, ABC):
     """Shared logic: a finished mono track per index -> (de-mastered crop, original crop)."""
 
-    def __init__(self, n_items: int, crop_s: float, sample_rate: int, seed: int, log_path=None):
+    def __init__(
+        self,
+        n_items: int,
+        crop_s: float,
+        sample_rate: int,
+        seed: int,
+        log_path=None,
+        identity_share: float = 0.0,
+    ):
         if n_items < 1:
             raise DataError(f"the dataset needs at least 1 item; got {n_items}")
         self.n_items, self.sample_rate, self.seed = n_items, sample_rate, seed
+        self.identity_share = identity_share
         self.length = int(round(crop_s * sample_rate))
         self.log_path = Path(log_path) if log_path else None
         self._logged: set[int] = set()
@@ -67,7 +79,12 @@ class _SelfSupervised(Dataset, ABC):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
         (target,) = _crop(rng, self.length, self.track(index, rng))
-        source, params = demaster(target, self.sample_rate, rng)
+        if np.random.default_rng([self.seed, index, 1]).random() < self.identity_share:
+            level_db = float(-rng.uniform(3, 12))  # the chain's level step alone
+            source = (target * 10 ** (level_db / 20)).astype(np.float32)
+            params = {"identity": True, "level_db": level_db}
+        else:
+            source, params = demaster(target, self.sample_rate, rng)
         if self.log_path is not None and index not in self._logged:
             self._logged.add(index)
             with open(self.log_path, "a") as f:
@@ -98,8 +115,9 @@ class TrackPairs(_SelfSupervised):
         sample_rate: int,
         seed: int,
         log_path=None,
+        identity_share: float = 0.0,
     ):
-        super().__init__(n_items, crop_s, sample_rate, seed, log_path)
+        super().__init__(n_items, crop_s, sample_rate, seed, log_path, identity_share)
         files = audio_files(folder, "tracks folder")
         self.tracks = [to_model_mono(*load_audio(f), sample_rate) for f in files]
         self.names = [f.name for f in files]

@@ -14,12 +14,19 @@ that keep only running sums, and the intermediate signals go to float32 scratch 
    with context either side, resampled to the model rate and back, cross-faded with
    raised-cosine ramps); the residual guard's energies are summed on the way;
 4. mix and DC pass: `mix` blend with the loudness-matched original, the 5 Hz high-pass
-   (state carried), the mean summed and removed in the next passes;
+   (state carried), its loudness (the first guess of the gain), the mean summed and removed
+   in the next passes;
 5. delivery (`delivery.deliver`, pass by pass): each loudness iteration is a pass of the
-   look-ahead limiter (`dsp.limiter.StreamLimiter`, state carried; the envelope of each block
-   from its neighbours, `dsp.limiter.envelope_span`); then the over-removal passes, the
-   mean and the true peak (the envelope's and the 8x FFT meter's), and the writing pass
-   (mean removed, trim) into `write`.
+   look-ahead limiter (`dsp.limiter.StreamLimiter`, state carried), whose envelope
+   (`dsp.limiter.envelope_span`'s, on its own grid) is computed once, in the first
+   iteration, into a scratch file the next iterations read (`_EnvelopeStore`); then the
+   over-removal passes, the true peak (`_peaks`: the envelope's, the 64-tap FIR meter's and
+   the 8x FFT meter's, from one FFT per grid block), and the writing pass (mean removed,
+   trim) into `write`.
+
+The true-peak work (oversampling by FFT) is most of the time: `dsp.interp` does it in
+float32, one spectrum per block shared by the interpolators, and every pruning is one that
+keeps the readings exact where they matter (see `_peaks`).
 
 Every stage either carries its state or works on a fixed grid of its own (envelope blocks,
 residual chunks, meter windows), so the output does not depend on `block` (tested against a
@@ -52,13 +59,23 @@ from neural_mastering.delivery import (
     MIN_DURATION_S,
     TRIM_MARGIN_DB,
 )
+from neural_mastering.dsp import interp
 from neural_mastering.dsp.eq import band_coefficients, to_sos
-from neural_mastering.dsp.limiter import StreamLimiter, envelope_span
+from neural_mastering.dsp.limiter import BLOCK as GRID
+from neural_mastering.dsp.limiter import (
+    HALO,
+    StreamLimiter,
+    block_envelope,
+    block_segment,
+    envelope_span,
+    grid_envelope_max,
+    oversampled,
+)
 from neural_mastering.dsp.meter import (
     FFTPeakMeter,
     LoudnessMeter,
     SpectrumMeter,
-    fir_true_peak_span,
+    fir_segment_peak,
 )
 from neural_mastering.mastering import (
     REFERENCE_LUFS,
@@ -74,6 +91,16 @@ from sigshared.errors import DataError
 BLOCK = 16 * 16384  # samples per block of the passes (~6 s at 44.1 kHz)
 TRACE_POINTS = 2000
 FIR_MARGIN_DB = 1.0
+FFT_FACTOR = 8  # the independent meter's oversampling (metrics.true_peak_fft_db)
+# A signal band-limited to fs/2 falls from its peak M no faster than M cos(pi fs t) (Bernstein's
+# inequality, f'^2 + (pi fs)^2 f^2 <= (pi fs M)^2, which the block's periodic interpolation
+# obeys); a 4x grid point lies within 1/(8 fs) of the peak, so M <= grid max / cos(pi / 8)
+# (+0.69 dB). The 1e-4 covers float32 rounding.
+BAND_LIMIT_BOUND = 1.0001 / math.cos(math.pi / 8)
+# The limiter's envelope is computed once for the loudness iterations, exact down to this
+# many dB under the first iteration's level; an iteration whose gain rises further
+# recomputes it.
+ENVELOPE_SLACK_DB = 6.0
 
 
 @dataclass
@@ -198,10 +225,11 @@ def _residual_chunk(trained, x: np.ndarray, z, norm: float, sr: int, device) -> 
     return np.pad(back, ((0, 0), (0, max(0, x.shape[-1] - back.shape[-1]))))[:, : x.shape[-1]]
 
 
-def _process(trained, source, sos, makeup, z, norm, chunk_s, device, passes, scratch):
+def _process(trained, source, sos, makeup, z, norm, chunk_s, device, passes, scratch, loudness):
     """Pass 3: EQ (and residual) of the whole source into a scratch signal holding the EQ
     output and, for a residual model, the residual; returns it, the loudness of the EQ
-    output and of EQ + residual, and the guard's energies."""
+    output and of EQ + residual (NaN for a model without residual unless `loudness`: only
+    the `mix` blend needs it), and the guard's energies."""
     from neural_mastering.blockio import TempSignal
 
     sr, c, t = source.sample_rate, source.channels, source.frames
@@ -222,8 +250,10 @@ def _process(trained, source, sos, makeup, z, norm, chunk_s, device, passes, scr
         for s, e in passes.ranges("EQ"):
             y = eq(source.read(s, e))
             store.append(y)
-            meters[0].feed(y)
-        return store, meters[0].integrated(), meters[0].integrated(), None
+            if loudness:
+                meters[0].feed(y)
+        level = meters[0].integrated() if loudness else math.nan
+        return store, level, level, None
     chunk = max(int(chunk_s * sr), 4096)
     overlap, context = int(0.25 * sr), int(0.05 * sr) + 64
     hop = chunk - overlap
@@ -278,31 +308,57 @@ def _verdict(energy: np.ndarray | None) -> dict[str, float | bool | str]:
     return verdict | {"used": True, "reason": ""}
 
 
+class _EnvelopeStore:
+    """The limiter's envelope (`dsp.limiter.envelope_span`) of the signal `read` gives, exact
+    above `floor`: each grid block computed once, when a pass first reaches it, into a float32
+    scratch file that later passes over the same signal read back."""
+
+    def __init__(self, read: Callable, frames: int, floor: float, scratch) -> None:
+        from neural_mastering.blockio import TempSignal
+
+        self.read, self.frames, self.floor = read, frames, floor
+        self.store = TempSignal(1, scratch)
+        self.blocks = -(-frames // GRID)
+        self.done = 0
+
+    def span(self, lo: int, hi: int) -> np.ndarray:
+        """The envelope (hi - lo,) float64, 0 outside the signal."""
+        while self.done < min(self.blocks, -(-hi // GRID)):
+            start = self.done * GRID
+            env = block_envelope(block_segment(self.read, self.done), self.floor)
+            self.store.append(env[None, : min(GRID, self.frames - start)])
+            self.done += 1
+        return self.store.read(lo, hi)[0]
+
+    def close(self) -> None:
+        self.store.close()
+
+
 def _limit_pass(
     read,
-    frames,
     channels,
     sr,
     threshold_db,
     gain_db,
+    envelope: _EnvelopeStore,
     passes,
     scratch,
     desc,
-    reduction_in=None,
+    reduction_in=False,
     meter=None,
 ):
     """One limiter pass over read (audio channels, and the running reduction in channel
-    `channels` when `reduction_in`) into a new scratch signal of audio + reduction; returns
-    it and the sum of each audio channel."""
+    `channels` when `reduction_in`) into a new scratch signal of audio + reduction; the
+    envelope of the audio channels from `envelope`; returns the scratch signal and the sum of
+    each audio channel."""
     from neural_mastering.blockio import TempSignal
 
     out = TempSignal(channels + 1, scratch)
     sums = np.zeros(channels)
     lim = StreamLimiter(sr, threshold_db, gain_db)
     n = lim.n
-    audio_read = _channels(read, channels)
     for s, e in passes.ranges(desc):
-        env = envelope_span(audio_read, frames, s - n, e + n, lim.floor)
+        env = envelope.span(s - n, e + n)
         block = read(s, e)
         step = lim.apply(block[:channels], env)
         total = step.reduction_db + (block[channels] if reduction_in else 0.0)
@@ -315,23 +371,50 @@ def _limit_pass(
 
 def _peaks(read: Callable, frames: int, passes: _Passes, floor: float) -> tuple[float, float]:
     """(largest linear value of the limiter's envelope, the largest of the 64-tap FIR meter's
-    and the 8x FFT meter's readings in dBTP) of the signal `read` gives. Blocks whose bound
-    (twice their largest |sample|) stays under `floor` and under the peak found so far are
-    not oversampled: the readings are exact whenever the peak exceeds `floor`. The FIR meter
-    runs only on blocks whose envelope comes within FIR_MARGIN_DB of the largest envelope
-    value so far (it reads within 0.2 dB of the ideal envelope, its parabola's overshoot on
-    noise-like content near Nyquist)."""
-    fft = FFTPeakMeter(floor=floor)
-    env_peak, fir_peak = 0.0, 0.0
+    and the 8x FFT meter's readings in dBTP) of the signal `read` gives, on the envelope's
+    grid, which is the 8x meter's (`metrics.true_peak_fft_db`): one FFT per block serves the
+    ideal interpolations (the 4x envelope's grid is every other point of the 8x one) and the
+    FIR meter. Each pruning below leaves max(envelope, meters) exact wherever it exceeds
+    `floor`:
+    - blocks whose bound (`dsp.limiter.oversampled`) stays under `floor` are not oversampled;
+    - the 8x meter skips blocks whose 4x grid, times BAND_LIMIT_BOUND, stays under the largest
+      reading so far: the band-limited block can not peak higher than that between the 4x
+      grid's points;
+    - the FIR meter runs only on blocks whose envelope comes within FIR_MARGIN_DB of the
+      largest envelope value so far (it reads within 0.2 dB of the ideal envelope, its
+      parabola's overshoot on noise-like content near Nyquist)."""
+    env_peak, fir_peak, fft_peak = 0.0, 0.0, 0.0
     margin = 10 ** (FIR_MARGIN_DB / 20)
-    for s, e in passes.ranges("true peak"):
-        x = read(s, e)
-        fft.feed(x)
-        block_peak = float(envelope_span(read, frames, s, e, floor).max())
+    for s, e in passes.ranges("true peak", GRID):
+        segment = read(s - HALO, s + GRID + HALO)
+        n = segment.shape[-1]
+        largest = float(np.abs(segment[:, HALO : HALO + e - s]).max())
+        fft_peak = max(fft_peak, largest)
+        if not oversampled(segment, floor):
+            env_peak = max(env_peak, largest)
+            continue
+        spec = interp.spectrum(segment)
+        up8 = None
+        if largest * BAND_LIMIT_BOUND >= max(env_peak, fir_peak, fft_peak) or e - s < GRID:
+            up8 = interp.ideal(spec, n, FFT_FACTOR)  # likely needed: it holds the 4x grid too
+            up4 = up8[:, :: FFT_FACTOR // 4]
+        else:
+            up4 = interp.ideal(spec, n, 4)
+        block_peak = grid_envelope_max(segment, up4, e - s)
         env_peak = max(env_peak, block_peak)
+        if up8 is None:
+            bound = max(float(up4.max()), float(-up4.min())) * BAND_LIMIT_BOUND
+            if bound >= max(env_peak, fir_peak, fft_peak):
+                up8 = interp.ideal(spec, n, FFT_FACTOR)
+        if up8 is not None:
+            if e - s < GRID:  # the 8x meter's last block ends HALO after the signal
+                short = segment[:, : e - s + 2 * HALO]
+                up8 = interp.ideal(interp.spectrum(short), short.shape[-1], FFT_FACTOR)
+            core = up8[:, FFT_FACTOR * HALO : FFT_FACTOR * (HALO + e - s)]
+            fft_peak = max(fft_peak, float(core.max()), float(-core.min()))
         if block_peak * margin >= max(env_peak, fir_peak, floor):
-            fir_peak = max(fir_peak, fir_true_peak_span(read, frames, s, e))
-    return env_peak, max(20 * np.log10(max(fir_peak, 1e-12)), fft.true_peak_db())
+            fir_peak = max(fir_peak, fir_segment_peak(segment, HALO, frames, s, spec))
+    return env_peak, 20 * np.log10(max(fir_peak, fft_peak, 1e-12))
 
 
 @torch.no_grad()
@@ -385,7 +468,7 @@ def master_stream(
     scratches: list[TempSignal] = []
     try:
         store, eq_lufs, full_lufs, energy = _process(
-            trained, source, sos, makeup, z, norm, chunk_s, device, passes, scratch
+            trained, source, sos, makeup, z, norm, chunk_s, device, passes, scratch, mix < 1
         )
         scratches.append(store)
         verdict = _verdict(energy)
@@ -398,6 +481,9 @@ def master_stream(
         pre = TempSignal(c, scratch)
         scratches.append(pre)
         total = np.zeros(c)
+        # The loudness of the DC-blocked signal before its mean is removed: only the first
+        # guess of the gain (the iterations measure what they reach).
+        meter = LoudnessMeter(sr, c)
         for s, e in passes.ranges("mix + DC"):
             part = store.read(s, e)
             y = part[:c] + (part[c:] if verdict["used"] else 0.0)
@@ -405,45 +491,47 @@ def master_stream(
                 y = mix * y + (1 - mix) * source.read(s, e) * match
             y, zi = scipy.signal.sosfilt(dc, y, axis=-1, zi=zi)
             pre.append(y)
+            meter.feed(y)
             total += y.sum(-1)
         store.close()
         y_read = _centred(pre.read, total / t, t)
-        meter = LoudnessMeter(sr, c)
-        for s, e in passes.ranges("loudness"):
-            meter.feed(y_read(s, e))
         level_y = meter.integrated()
         silent = not np.isfinite(level_y)
         gain, iterations = 0.0, 0
         if silent:
+
+            def copy_read(lo: int, hi: int) -> np.ndarray:
+                return np.concatenate([y_read(lo, hi), np.zeros((1, hi - lo))])
+
+            envelope = _EnvelopeStore(y_read, t, np.inf, scratch)
+            scratches.append(envelope)
             current, sums = _limit_pass(
-                lambda lo, hi: np.concatenate([y_read(lo, hi), np.zeros((1, hi - lo))]),
-                t,
-                c,
-                sr,
-                200.0,
-                0.0,
-                passes,
-                scratch,
-                "copy",
-                reduction_in=True,
+                copy_read, c, sr, 200.0, 0.0, envelope, passes, scratch, "copy", reduction_in=True
             )
             scratches.append(current)
         else:
             threshold = ceiling_db - LIMITER_MARGIN_DB
             gain, previous = target_lufs - level_y, None
-            current = None
+            current, envelope, env_gain = None, None, -np.inf
             while iterations < MAX_ITERATIONS:
                 iterations += 1
                 meter = LoudnessMeter(sr, c)
                 if current is not None:
                     current.close()
+                if gain > env_gain + ENVELOPE_SLACK_DB:
+                    if envelope is not None:
+                        envelope.close()
+                    env_gain = gain
+                    floor = 10 ** ((threshold - gain - ENVELOPE_SLACK_DB) / 20)
+                    envelope = _EnvelopeStore(y_read, t, floor, scratch)
+                    scratches.append(envelope)
                 current, sums = _limit_pass(
                     y_read,
-                    t,
                     c,
                     sr,
                     threshold,
                     gain,
+                    envelope,
                     passes,
                     scratch,
                     f"limiter {iterations}",
@@ -473,17 +561,11 @@ def master_stream(
                 env_peak, meters_db = _peaks(audio_read, t, passes, 0.0)
             if env_peak <= over or overs == 4:
                 break
+            aim = 20 * np.log10(over) - 0.005
+            envelope = _EnvelopeStore(audio_read, t, 10 ** (aim / 20), scratch)
+            scratches.append(envelope)
             nxt, sums = _limit_pass(
-                final_read,
-                t,
-                c,
-                sr,
-                20 * np.log10(over) - 0.005,
-                0.0,
-                passes,
-                scratch,
-                "overs",
-                reduction_in=True,
+                final_read, c, sr, aim, 0.0, envelope, passes, scratch, "overs", reduction_in=True
             )
             current.close()
             current = nxt
@@ -504,8 +586,11 @@ def master_stream(
             after.feed(y)
             red = part[c]
             red_max, red_sum = max(red_max, float(red.max())), red_sum + float(red.sum())
-            bins = np.searchsorted(edges, np.arange(s, e), side="right") - 1
-            np.maximum.at(trace, bins, red)
+            # The trace bins this block touches, and where each starts in it.
+            first, last = np.searchsorted(edges, [s, e - 1], side="right") - 1
+            starts = np.maximum(edges[first : last + 1], s) - s
+            span = slice(first, last + 1)
+            trace[span] = np.maximum(trace[span], np.maximum.reduceat(red, starts))
     finally:
         for sig in scratches:
             sig.close()

@@ -46,7 +46,14 @@ def build_datasets(cfg: MasteringConfig, run_dir: Path):
     d, sr = cfg.data, cfg.model.sample_rate
     if d.source == "synthetic":
         return (
-            SyntheticPairs(d.train_items, d.crop_s, sr, d.seed, run_dir / "demaster_train.jsonl"),
+            SyntheticPairs(
+                d.train_items,
+                d.crop_s,
+                sr,
+                d.seed,
+                run_dir / "demaster_train.jsonl",
+                d.identity_share,
+            ),
             SyntheticPairs(d.val_items, d.crop_s, sr, d.seed + 1, run_dir / "demaster_val.jsonl"),
         )
     if not d.path:
@@ -54,11 +61,18 @@ def build_datasets(cfg: MasteringConfig, run_dir: Path):
     if d.source == "tracks":
         n_synth = round(d.train_items * d.synthetic_share)
         train = TrackPairs(
-            d.path, d.train_items - n_synth, d.crop_s, sr, d.seed, run_dir / "demaster_train.jsonl"
+            d.path,
+            d.train_items - n_synth,
+            d.crop_s,
+            sr,
+            d.seed,
+            run_dir / "demaster_train.jsonl",
+            d.identity_share,
         )
         if n_synth:
             synth_log = run_dir / "demaster_train_synthetic.jsonl"
-            train = ConcatDataset([train, SyntheticPairs(n_synth, d.crop_s, sr, d.seed, synth_log)])
+            synth = SyntheticPairs(n_synth, d.crop_s, sr, d.seed, synth_log, d.identity_share)
+            train = ConcatDataset([train, synth])
         return (
             train,
             TrackPairs(

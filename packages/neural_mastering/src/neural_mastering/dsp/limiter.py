@@ -8,7 +8,7 @@ The gain is computed in dB of reduction, per sample, shared by all channels (lin
 stereo image does not move):
 
 1. envelope e[n]: the largest |interpolated value| of any channel within one sample of n
-   (`true_peak_envelope`, the true-peak meter's 4x interpolator);
+   (`true_peak_envelope`: ideal 4x interpolation, `dsp.interp`);
 2. required reduction A[n] = max(0, 20 log10 e[n] - threshold);
 3. look-ahead hold H[n] = max(A[n .. n+L-1]), L = look-ahead samples;
 4. release R[n] = max(H[n], R[n-1] * r), r = exp(-1 / release samples): an exponential
@@ -27,28 +27,47 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.ndimage
-import scipy.signal
-import torch
-import torch.nn.functional as F
+
+from neural_mastering.dsp import interp
 
 OVERSAMPLING = 4
 # Envelope blocks: samples per block and discarded context either side (the FFT's wrap).
-BLOCK, HALO = 16384, 1024
+# (The grid of the independent 8x meter, `metrics.true_peak_fft_db`: the streamed peak check
+# computes both from one FFT per block.)
+BLOCK, HALO = 1 << 15, 2048
 # Pruning bound: an interpolated value is taken to be at most BOUND (+6 dB) times the largest
 # |sample| within BOUND_REACH samples (a 64-tap-per-phase interpolator's L1 norm is 1.9).
 BOUND, BOUND_REACH = 2.0, 64
 
 
-def lift_maxima(a: torch.Tensor) -> torch.Tensor:
-    """|oversampled| rows (..., N) with each local maximum lifted to the vertex of the parabola
-    through it and its neighbours (the meter's refinement: a 4x grid alone reads a 20 kHz tone
-    up to 0.56 dB low)."""
-    left = F.pad(a[..., :-1], (1, 0))
-    right = F.pad(a[..., 1:], (0, 1))
-    curvature = 2 * a - left - right
-    peak = (a >= left) & (a >= right) & (curvature > 0)
-    lift = (left - right) ** 2 / (8 * curvature.clamp_min(1e-12))
-    return torch.where(peak, a + lift, a)
+def oversampled(segment: np.ndarray, floor: float) -> bool:
+    """Whether `block_envelope` oversamples this grid segment: its bound (`BOUND` times its
+    largest |sample| within `BOUND_REACH` of the block) reaches `floor`."""
+    reach = np.abs(segment[:, HALO - BOUND_REACH : HALO + BLOCK + BOUND_REACH]).max()
+    return bool(reach * BOUND >= floor)
+
+
+def grid_envelope(segment: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """The envelope (BLOCK,) of one grid block from its `segment` (C, BLOCK + 2 HALO) and the
+    segment's ideal 4x interpolation `up` (C, 4 (BLOCK + 2 HALO))."""
+    core = np.abs(segment[:, HALO : HALO + BLOCK]).max(0)
+    # The grid points of samples HALO - 1 .. HALO + BLOCK - 1, with one neighbour either side.
+    lo, hi = (HALO - 1) * OVERSAMPLING, (HALO + BLOCK) * OVERSAMPLING
+    lifted = interp.lift_maxima(np.abs(up[:, lo - 1 : hi + 1]))[:, 1:-1].max(0)
+    # The grid points in [n, n+1) belong to sample n; the envelope takes (n-1, n+1).
+    # (strided maxima: numpy reduces a short last axis slowly)
+    per_sample = lifted[0::OVERSAMPLING]
+    for phase in range(1, OVERSAMPLING):
+        per_sample = np.maximum(per_sample, lifted[phase::OVERSAMPLING])
+    return np.maximum(core, np.maximum(per_sample[1:], per_sample[:-1]))
+
+
+def grid_envelope_max(segment: np.ndarray, up: np.ndarray, count: int = BLOCK) -> float:
+    """max of `grid_envelope(segment, up)[:count]`, lifting only the grid points that can
+    reach it (`interp.lifted_max`)."""
+    core = float(np.abs(segment[:, HALO : HALO + count]).max(initial=0.0))
+    lo, hi = (HALO - 1) * OVERSAMPLING, (HALO + count) * OVERSAMPLING
+    return max(core, interp.lifted_max(np.abs(up[:, lo - 1 : hi + 1])))
 
 
 def block_envelope(segment: np.ndarray, floor: float = 0.0) -> np.ndarray:
@@ -56,16 +75,15 @@ def block_envelope(segment: np.ndarray, floor: float = 0.0) -> np.ndarray:
     block's samples with HALO samples either side (zeros beyond the signal's ends). See
     `true_peak_envelope`; every block of the grid is computed alone, so a signal streamed
     through in any block size gets the same envelope."""
-    core = np.abs(segment[:, HALO : HALO + BLOCK]).max(0)
-    reach = np.abs(segment[:, HALO - BOUND_REACH : HALO + BLOCK + BOUND_REACH]).max()
-    if reach * BOUND < floor:
-        return core
-    up = scipy.signal.resample(segment, OVERSAMPLING * segment.shape[-1], axis=-1)
-    up = lift_maxima(torch.from_numpy(np.abs(up))).amax(0).numpy()
-    # The grid points in [n, n+1) belong to sample n; the envelope takes (n-1, n+1).
-    per_sample = up.reshape(-1, OVERSAMPLING).max(-1)
-    around = np.maximum(per_sample[HALO : HALO + BLOCK], per_sample[HALO - 1 : HALO + BLOCK - 1])
-    return np.maximum(core, around)
+    if not oversampled(segment, floor):
+        return np.abs(segment[:, HALO : HALO + BLOCK]).max(0)
+    up = interp.ideal(interp.spectrum(segment), segment.shape[-1], OVERSAMPLING)
+    return grid_envelope(segment, up)
+
+
+def block_segment(read, k: int) -> np.ndarray:
+    """The segment (C, BLOCK + 2 HALO) of grid block k that `read(lo, hi)` gives."""
+    return read(k * BLOCK - HALO, (k + 1) * BLOCK + HALO)
 
 
 def envelope_span(read, length: int, start: int, stop: int, floor: float = 0.0) -> np.ndarray:
@@ -75,7 +93,7 @@ def envelope_span(read, length: int, start: int, stop: int, floor: float = 0.0) 
     out = np.zeros(stop - start)
     for blk in range(max(0, start // BLOCK), min(-(-length // BLOCK), -(-stop // BLOCK))):
         lo = blk * BLOCK
-        env = block_envelope(read(lo - HALO, lo + BLOCK + HALO), floor)
+        env = block_envelope(block_segment(read, blk), floor)
         env[max(0, length - lo) :] = 0.0
         a, b = max(start, lo), min(stop, lo + BLOCK)
         out[a - start : b - start] = env[a - lo : b - lo]
@@ -87,12 +105,13 @@ def true_peak_envelope(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
     at sample n or on the 4x band-limited interpolation grid within one sample of it, each grid
     maximum refined by a parabola through it and its neighbours.
 
-    The interpolation is the ideal (periodic sinc) one, by FFT, of blocks with `HALO` samples
-    either side (silence beyond the file's ends): a FIR interpolator's transition band reads
-    content near the Nyquist frequency low (0.05-0.1 dB on saturated, bright mixes), and the
-    ceiling must hold for an ideal reconstruction. Exact wherever it exceeds `floor`;
-    elsewhere it may read |x| instead: blocks whose bound (`BOUND` times their largest
-    |sample| with its neighbourhood) stays below `floor` are not oversampled.
+    The interpolation is the ideal (periodic sinc) one, by FFT in float32 (`dsp.interp`), of
+    blocks with `HALO` samples either side (silence beyond the file's ends): a FIR
+    interpolator's transition band reads content near the Nyquist frequency low (0.05-0.1 dB
+    on saturated, bright mixes), and the ceiling must hold for an ideal reconstruction. Exact
+    wherever it exceeds `floor`; elsewhere it may read |x| instead: blocks whose bound
+    (`BOUND` times their largest |sample| with its neighbourhood) stays below `floor` are not
+    oversampled.
     """
     x64 = np.asarray(x, np.float64)
     t = x64.shape[-1]
@@ -219,17 +238,26 @@ class StreamLimiter:
         """Gain reduction (e - s,) dB of the next block from the envelope over [s - L, e + L)
         of the signal without the gain."""
         n = self.n
-        with np.errstate(divide="ignore"):
-            level = 20 * np.log10(np.maximum(envelope, 1e-12)) + self.gain_db
-        required = np.maximum(0.0, level - self.threshold_db)
-        hold = scipy.ndimage.maximum_filter1d(required, n, origin=-(n // 2), mode="constant")
+        # Only samples over the floor need a reduction (the logarithms are the cost here).
+        over = envelope > self.floor
+        required = np.zeros(len(envelope))
+        if over.any():
+            level = 20 * np.log10(envelope[over]) + self.gain_db
+            required[over] = np.maximum(0.0, level - self.threshold_db)
+            hold = scipy.ndimage.maximum_filter1d(required, n, origin=-(n // 2), mode="constant")
+        else:
+            hold = required
         first = self.history is None
         hold = hold[: len(required) - n] if first else hold[n : len(required) - n]
         m = np.arange(len(hold), dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            log_hold = np.where(hold > 0, np.log(np.maximum(hold, 1e-300)), -np.inf)
-        released = np.exp(m * self.log_r + np.maximum.accumulate(log_hold - m * self.log_r))
-        released = np.maximum(np.maximum(released, hold), self.carry * np.exp((m + 1) * self.log_r))
+        released = hold
+        if hold.any():
+            with np.errstate(divide="ignore"):
+                log_hold = np.where(hold > 0, np.log(np.maximum(hold, 1e-300)), -np.inf)
+            accumulated = np.maximum.accumulate(log_hold - m * self.log_r)
+            released = np.maximum(np.exp(m * self.log_r + accumulated), hold)
+        if self.carry > 0:
+            released = np.maximum(released, self.carry * np.exp((m + 1) * self.log_r))
         series = released[1:] if first else np.concatenate([self.history, released])
         csum = np.concatenate([[0.0], np.cumsum(series)])
         smoothed = (csum[n:] - csum[:-n]) / n
@@ -240,5 +268,8 @@ class StreamLimiter:
     def apply(self, block: np.ndarray, envelope: np.ndarray) -> LimiterResult:
         """The limited block (C, e - s) from the block and its envelope over [s - L, e + L)."""
         reduction = self.reduction(envelope)
-        gain = 10 ** ((self.gain_db - reduction) / 20)
+        if reduction.any():
+            gain = np.exp((self.gain_db - reduction) * (np.log(10) / 20))
+        else:  # (one multiplier: the exponentials are the cost)
+            gain = 10 ** (self.gain_db / 20)
         return LimiterResult(audio=np.asarray(block, np.float64) * gain, reduction_db=reduction)

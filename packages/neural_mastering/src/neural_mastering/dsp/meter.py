@@ -14,15 +14,13 @@ import math
 
 import numpy as np
 import scipy.signal
-import torch
 
+from neural_mastering.dsp import interp
 from neural_mastering.dsp.eq import to_sos
-from neural_mastering.dsp.limiter import lift_maxima
 from neural_mastering.dsp.loudness import (
     ABSOLUTE_GATE_LUFS,
     BLOCK_S,
     CHANNEL_WEIGHTS,
-    INTERPOLATOR_TAPS_PER_PHASE,
     LRA_PERCENTILES,
     LRA_RELATIVE_GATE_LU,
     OVERLAP,
@@ -30,7 +28,6 @@ from neural_mastering.dsp.loudness import (
     SHORT_TERM_S,
     WINDOW_HOP_S,
     k_weighting_coefficients,
-    oversample,
 )
 
 
@@ -47,14 +44,13 @@ class _Windows:
         self.next_start = 0
         self.means: list[np.ndarray] = []
 
-    def feed(self, tail: np.ndarray, tail_start: int) -> int:
-        """Emit every window inside [tail_start, tail_start + len(tail)); return the first
-        sample still needed."""
-        end = tail_start + len(tail)
+    def feed(self, csum: np.ndarray, tail_start: int) -> int:
+        """Emit every window inside [tail_start, tail_start + len(csum) - 1), csum being the
+        running power's cumulative sum there from 0; return the first sample still needed."""
+        end = tail_start + len(csum) - 1
         last = end - self.size
         if last >= self.next_start:
             starts = np.arange(self.next_start, last + 1, self.hop)
-            csum = np.concatenate([[0.0], np.cumsum(tail)])
             local = starts - tail_start
             self.means.append((csum[local + self.size] - csum[local]) / self.size)
             self.next_start = int(starts[-1]) + self.hop
@@ -86,9 +82,8 @@ class LoudnessMeter:
             self.sos, np.asarray(block, np.float64), axis=-1, zi=self.zi
         )
         self.tail = np.concatenate([self.tail, (y * y * self.weights).sum(0)])
-        keep = min(
-            w.feed(self.tail, self.tail_start) for w in (self.gating, self.momentary, self.short)
-        )
+        csum = np.concatenate([[0.0], np.cumsum(self.tail)])
+        keep = min(w.feed(csum, self.tail_start) for w in (self.gating, self.momentary, self.short))
         drop = keep - self.tail_start
         if drop > 0:
             self.tail, self.tail_start = self.tail[drop:], keep
@@ -128,9 +123,10 @@ class FFTPeakMeter:
     """The independent true-peak meter of `metrics.true_peak_fft_db` (FFT interpolation to
     `factor` x the rate of `block`-sample blocks with `halo` samples either side, discarded)
     fed as consecutive (C, n) blocks; the same grid as the whole-signal function, so the same
-    reading. With `floor`, a block whose bound (twice its largest |sample|, halo included)
-    stays under both `floor` and the peak found so far is not oversampled: the reading is
-    exact whenever it exceeds `floor`."""
+    reading (to float32 rounding, 1e-6 dB: the FFTs are `dsp.interp`'s). With `floor`, a
+    block whose bound (twice its largest |sample|, halo included) stays under both `floor` and
+    the peak found so far is not oversampled: the reading is exact whenever it exceeds
+    `floor`."""
 
     def __init__(
         self, factor: int = 8, block: int = 1 << 15, halo: int = 2048, floor: float = 0.0
@@ -144,9 +140,9 @@ class FFTPeakMeter:
         if self.floor > 0 and 2 * largest < max(self.floor, self.peak):
             self.peak = max(self.peak, largest)
             return
-        up = scipy.signal.resample(segment, self.factor * segment.shape[-1], axis=-1)
+        up = interp.ideal(interp.spectrum(segment), segment.shape[-1], self.factor)
         core = up[:, self.factor * self.halo : self.factor * (self.halo + keep)]
-        self.peak = max(self.peak, float(np.abs(core).max()), float(np.abs(segment).max()))
+        self.peak = max(self.peak, float(core.max()), float(-core.min()), largest)
 
     def feed(self, block: np.ndarray) -> None:
         block = np.asarray(block, np.float64)
@@ -202,19 +198,24 @@ class SpectrumMeter:
         return self.freqs, self.total / self.count
 
 
-def fir_true_peak_span(read, length: int, start: int, stop: int, factor: int = 4) -> float:
-    """Linear true peak of the samples [start, stop) of a signal of `length` samples that
-    `read(lo, hi)` returns as (C, hi - lo), zeros outside [0, length), by
+def fir_segment_peak(
+    segment: np.ndarray, halo: int, length: int, start: int, spec: np.ndarray | None = None
+) -> float:
+    """Linear true peak of the samples [start, start + n) of a signal of `length` samples, from
+    their `segment` (C, n + 2 halo) with `halo` >= 64 samples either side (zeros outside
+    [0, length)) and its `interp.spectrum` when the caller has it, by
     `dsp.loudness.true_peak_db`'s 64-tap-per-phase interpolator, every local maximum of the
-    4x grid lifted to its parabola's vertex (that meter lifts only the largest grid value of
-    each group of blocks, so this reads at least as high, within its 0.02 dB accuracy). The
-    maximum over consecutive spans is the whole signal's reading."""
-    halo = INTERPOLATOR_TAPS_PER_PHASE
-    x = torch.from_numpy(np.ascontiguousarray(read(start - halo, stop + halo), np.float32))
-    up = oversample(x[None], factor)[0]
-    up = up[:, (halo - 1) * factor : (halo + stop - start + 1) * factor]
-    pos = start * factor + torch.arange(-factor, (stop - start + 1) * factor)
-    inside = (pos >= 0) & (pos < length * factor)
-    lifted = lift_maxima(torch.abs(up))[:, inside]
-    top = float(lifted.max()) if lifted.numel() else 0.0
-    return max(top, float(np.abs(x.numpy()).max(initial=0.0)))
+    4x grid (one sample either side included) lifted to its parabola's vertex (that meter
+    lifts only the largest grid value of each group of blocks, so this reads at least as
+    high, to float32 rounding (1e-5 dB), within its 0.02 dB accuracy). The maximum over
+    consecutive spans is the whole signal's reading."""
+    factor, n = 4, segment.shape[-1] - 2 * halo
+    spec = interp.spectrum(segment) if spec is None else spec
+    up = interp.fir(spec, segment.shape[-1], factor)
+    lo, hi = (halo - 1) * factor, (halo + n + 1) * factor
+    # The grid points inside the signal: positions [0, length * factor).
+    first = (start - 1) * factor
+    a = lo + max(0, -first)
+    b = lo + min(hi - lo, length * factor - first)
+    top = interp.lifted_max(np.abs(up[:, a - 1 : b + 1])) if b > a else 0.0
+    return max(top, float(np.abs(segment[:, halo : halo + n]).max(initial=0.0)))
