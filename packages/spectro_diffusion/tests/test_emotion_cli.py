@@ -11,6 +11,7 @@ import torch
 from spectro_diffusion.emotion.cli import eval as evaluate
 from spectro_diffusion.emotion.cli import generate, train
 from spectro_diffusion.emotion.cli import train_classifier as classifier
+from spectro_diffusion.emotion.evaluation import voiced_per_class
 
 
 def run(main, argv: list[str]) -> int:
@@ -151,6 +152,12 @@ def test_eval_prints_the_table(trained, capsys):
     assert np.isfinite(report["audio_snr_db"])
     for key in ("generated", "real", "real_inverted"):
         assert 0 <= report[f"voiced_fraction_{key}"] <= 1
+    per_class = report["voiced_fraction_per_class"]
+    assert list(per_class) == report["classes"]
+    # every emotion has the same number of generated clips: the class means average to the mean
+    generated = [v["generated"] for v in per_class.values()]
+    assert np.mean(generated) == pytest.approx(report["voiced_fraction_generated"])
+    assert "voiced, " + report["classes"][0] in printed
     for name in ("generated.png", "pitch.png", "real_inverted_0.wav"):
         assert (out / name).is_file()
 
@@ -343,3 +350,12 @@ def test_bad_input_exits_2_with_one_line_and_leaves_nothing(
     assert not out.exists()
     assert not (tmp_path / "inputs" / "a_file" / "sub").exists()
     assert sorted(p.name for p in trained["clf"].rglob("*")) == before
+
+
+def test_voiced_per_class_groups_clips_by_their_emotion():
+    voiced = {"generated": np.array([1.0, 0.0, 0.5, 0.25]), "real": np.array([0.2, 0.4])}
+    labels = {"generated": np.array([0, 0, 1, 1]), "real": np.array([1, 1])}
+    per = voiced_per_class(voiced, labels, ["anger", "sadness", "fear"])
+    assert per["anger"] == {"generated": 0.5, "real": None}
+    assert per["sadness"] == {"generated": pytest.approx(0.375), "real": pytest.approx(0.3)}
+    assert per["fear"] == {"generated": None, "real": None}

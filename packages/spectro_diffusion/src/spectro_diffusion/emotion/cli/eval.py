@@ -207,6 +207,12 @@ def table_rows(report: dict, n: int) -> list[tuple[str, str, str]]:
         ),
         ("  real test clips", "", f"{report['voiced_fraction_real']:.2f}"),
     ]
+
+    def frac(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    for c, v in report["voiced_fraction_per_class"].items():
+        rows.append((f"  voiced, {c}", frac(v["generated"]), frac(v["real_inverted"])))
     judge = report.get("judge")
     if judge is not None:
         rows += [
