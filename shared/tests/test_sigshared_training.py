@@ -102,6 +102,39 @@ def test_resume_equals_straight_run(tmp_path, accum):
     assert straight.step == resumed.step == 14
 
 
+def _cosine_trainer(run_dir, total):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(2, total, 0.1))
+    cfg = TrainerConfig(batch_size=8, max_steps=20, progress=False, seed=3)
+    return Trainer(model, _noisy_loss, opt, cfg, run_dir, scheduler=sched, device="cpu")
+
+
+def test_resume_with_a_restretched_schedule_says_so_and_follows_it(tmp_path, capsys):
+    first = _cosine_trainer(tmp_path, total=12)
+    first.config.max_steps = 10
+    first.fit(_data())
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    capsys.readouterr()
+
+    same = _cosine_trainer(tmp_path, total=12)
+    same.load(ckpt)
+    assert "schedule differs" not in capsys.readouterr().err
+    assert same.optimizer.param_groups[0]["lr"] == pytest.approx(
+        1e-2 * warmup_cosine(2, 12, 0.1)(10)
+    )
+
+    longer = _cosine_trainer(tmp_path, total=100)
+    longer.load(ckpt)
+    assert "schedule differs" in capsys.readouterr().err
+    # the first resumed step already runs on the new schedule, not the decayed old one
+    assert longer.optimizer.param_groups[0]["lr"] == pytest.approx(
+        1e-2 * warmup_cosine(2, 100, 0.1)(10)
+    )
+    assert longer.optimizer.param_groups[0]["lr"] > 5 * same.optimizer.param_groups[0]["lr"]
+
+
 def test_nan_loss_skipped_then_stops(tmp_path, capsys):
     calls = {"n": 0}
 

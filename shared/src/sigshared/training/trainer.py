@@ -337,6 +337,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+            self._follow_rebuilt_schedule(path)
         self.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
         self.epoch = state["epoch"]
@@ -345,6 +346,28 @@ class Trainer:
         self.bad_validations = state["bad_validations"]
         set_rng_state(state["rng"])
         self.history = [r for r in self._read_metrics() if r.get("step", 0) <= self.step]
+
+    def _follow_rebuilt_schedule(self, path: str | Path) -> None:
+        """A LambdaLR's multiplier is rebuilt from this run's config, not restored: if it now
+        gives another learning rate at the resumed step than the checkpoint's (for example
+        `trainer.max_steps` changed, which re-stretches a cosine), say so and use the new one
+        from the first resumed step, rather than switching silently one step later."""
+        if not isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
+            return
+        lambdas = self.scheduler.lr_lambdas
+        at = self.scheduler.last_epoch
+        groups = self.optimizer.param_groups
+        rebuilt = [base * lam(at) for base, lam in zip(self.scheduler.base_lrs, lambdas)]
+        if all(math.isclose(g["lr"], r, rel_tol=1e-6) for g, r in zip(groups, rebuilt)):
+            return
+        self.log(
+            f"warning: the learning-rate schedule differs from the one {path} was trained "
+            f"with: at step {at} it gave {groups[0]['lr']:.3g}, this run's gives "
+            f"{rebuilt[0]:.3g} (was trainer.max_steps or the schedule changed?); continuing "
+            "on this run's schedule"
+        )
+        for group, lr in zip(groups, rebuilt):
+            group["lr"] = lr
 
     # ------------------------------------------------------------------------------ metrics
     def _read_metrics(self) -> list[dict[str, float]]:
