@@ -34,13 +34,16 @@ class DecelAnchor:
     def apply(self, mu, last, in_decel):
         """mu (..., H) (numpy or torch), last (...) the last valid FHR in mu's units,
         in_decel (...) 0 / 1 -> mu (..., H) moved toward `last` where in_decel is 1."""
-        h = mu.shape[-1]
-        w = self.weight[np.minimum(np.arange(h) // self.bin_len, len(self.weight) - 1)]
+        w = self.weight_at(np.arange(mu.shape[-1]))
         if isinstance(mu, torch.Tensor):
             w = torch.as_tensor(w, dtype=mu.dtype, device=mu.device)
             last = torch.as_tensor(last, dtype=mu.dtype, device=mu.device)
             in_decel = torch.as_tensor(in_decel, dtype=mu.dtype, device=mu.device)
         return mu + w * in_decel[..., None] * (last[..., None] - mu)
+
+    def weight_at(self, k: np.ndarray) -> np.ndarray:
+        """lambda (same shape as k) of horizon samples k (0-based)."""
+        return self.weight[np.minimum(k // self.bin_len, len(self.weight) - 1)]
 
     def to_state(self) -> dict:
         return {"weight": self.weight.tolist(), "bin_len": self.bin_len}

@@ -84,8 +84,7 @@ def fit_validation_calibration(
     inside = v["state"][:, STATE_NAMES.index("in_decel")]
     m = inside > 0
     anchor = fit_decel_anchor(v["mu"][m], v["last"][m], v["target"][m], v["k"][m], bin_len, n_bins)
-    w = anchor.weight[v["k"] // bin_len]
-    mu = v["mu"] + w * inside * (v["last"] - v["mu"])
+    mu = v["mu"] + anchor.weight_at(v["k"]) * inside * (v["last"] - v["mu"])
     spread = fit_spread(
         v["std"], np.abs(v["target"] - mu), v["state"], v["k"], bin_len, n_bins, STATE_NAMES, cover
     )

@@ -31,7 +31,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-FS = 4.0
+from teb_vae.features.preprocess import FS
+
 DECEL_DROP_BPM = 15.0
 DECEL_BASELINE_S = 600.0
 STATE_NAMES = (

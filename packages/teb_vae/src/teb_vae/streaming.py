@@ -35,6 +35,7 @@ from teb_vae.features import FeatureExtractor
 from teb_vae.features.preprocess import (
     FHR_CENTER,
     FHR_SCALE,
+    FS,
     UP_CENTER,
     denormalize_fhr,
     normalize_fhr,
@@ -49,8 +50,6 @@ from teb_vae.layers import (
 from teb_vae.model import LOGVAR_RANGE, SeqVaeTeb, SourceEncoder, TargetEncoder, _DualPath
 from teb_vae.quality import GAP_SCALE_S, JumpRule, fhr_loss_mask, uc_masks
 from teb_vae.state import STATE_HISTORY, forecast_state
-
-FS = 4.0
 
 
 class CleanStream:

@@ -242,6 +242,16 @@ def master_one(
     song)."""
     started = time.perf_counter()
     phase = trained.config.model.phase
+    # the settings both chains take
+    chain = {
+        "target_lufs": target,
+        "ceiling_db": ceiling,
+        "chunk_s": args.chunk_s,
+        "latent_s": args.latent_s,
+        "mix": args.mix / 100,
+        "eq_amount": args.eq_amount / 100,
+        "device": device,
+    }
     # All outputs go to temporary names first and are renamed together at the end, so a
     # failure in any of them leaves none behind.
     with ExitStack() as stack:
@@ -257,13 +267,7 @@ def master_one(
                 trained,
                 source,
                 writer.write,
-                target_lufs=target,
-                ceiling_db=ceiling,
-                chunk_s=args.chunk_s,
-                latent_s=args.latent_s,
-                mix=args.mix / 100,
-                eq_amount=args.eq_amount / 100,
-                device=device,
+                **chain,
                 scratch=str(out.parent),
                 progress=not args.quiet,
                 measure=bool(extras),
@@ -287,14 +291,8 @@ def master_one(
                 trained,
                 x,
                 sr,
-                target_lufs=target,
-                ceiling_db=ceiling,
-                chunk_s=args.chunk_s,
-                latent_s=args.latent_s,
-                mix=args.mix / 100,
-                eq_amount=args.eq_amount / 100,
+                **chain,
                 reference_db=reference_db,
-                device=device,
                 progress=not args.quiet and len(args.songs) == 1,
             )
             d = result.delivered

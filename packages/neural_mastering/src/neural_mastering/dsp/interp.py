@@ -73,14 +73,19 @@ def lift_maxima(a: np.ndarray) -> np.ndarray:
     """|oversampled| rows (..., N) with each local maximum lifted to the vertex of the parabola
     through it and its neighbours (a 4x grid alone reads a 20 kHz tone up to 0.56 dB low);
     the first and last values, which have one neighbour, as they are."""
-    left, centre, right = a[..., :-2], a[..., 1:-1], a[..., 2:]
+    out = a.copy()
+    out[..., 1:-1] = _lifted(a[..., :-2], a[..., 1:-1], a[..., 2:])
+    return out
+
+
+def _lifted(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """`centre` where it is a local maximum lifted to the vertex of the parabola through it
+    and its neighbours `left` / `right`; elsewhere as it is (all the same shape)."""
     curvature = 2 * centre - left - right
     peak = (centre >= left) & (centre >= right) & (curvature > 0)
-    out = a.copy()
     diff = left - right
     with np.errstate(divide="ignore", invalid="ignore"):
-        out[..., 1:-1] = np.where(peak, centre + diff * diff / (8 * curvature), centre)
-    return out
+        return np.where(peak, centre + diff * diff / (8 * curvature), centre)
 
 
 # A local maximum c with neighbours l, r in [0, c] is lifted by (l - r)^2 / (8 (2c - l - r)),
@@ -98,10 +103,5 @@ def lifted_max(a: np.ndarray) -> float:
     found = np.flatnonzero(inner >= np.float32(top / LIFT_BOUND))
     flat = np.ascontiguousarray(a).ravel()
     at = found // (n - 2) * n + found % (n - 2) + 1
-    left, centre, right = flat[at - 1], flat[at], flat[at + 1]
-    curvature = 2 * centre - left - right
-    peak = (centre >= left) & (centre >= right) & (curvature > 0)
-    diff = left - right
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lifted = np.where(peak, centre + diff * diff / (8 * curvature), centre)
+    lifted = _lifted(flat[at - 1], flat[at], flat[at + 1])
     return max(top, float(lifted.max(initial=0.0)))
