@@ -17,6 +17,7 @@ from teb_vae.benchmark import (
     bootstrap_ci,
     deceleration_mask,
     last_valid,
+    z_shuffled_summary,
 )
 from teb_vae.data import Windows, read_records_file
 from teb_vae.features.preprocess import normalize_fhr
@@ -89,6 +90,28 @@ def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_agreement():
     assert lo < 3.0 < hi and lo >= 1.0 and hi <= 5.0
     assert bootstrap_ci(np.full(5, 2.0)) == [2.0, 2.0]
     assert math.isclose(np.mean(bootstrap_ci(vals)), 3.0, abs_tol=0.3)
+
+
+def test_z_shuffle_summary_is_the_per_record_increase_of_each_score():
+    rng = np.random.default_rng(4)
+    ok = np.ones((50, 3), bool)
+    own, shuffled, expected = {}, {}, []
+    for r, widen in (("a", 1.0), ("b", 1.5), ("c", 3.0)):
+        err = rng.normal(0, 2.0, ok.shape)  # std 2 is right: widening it raises the NLL
+        own[r], shuffled[r] = (
+            _sums(err, np.full(3, 2.0), ok),
+            _sums(err, np.full(3, 2.0 * widen), ok),
+        )
+        # NLL of N(0, s^2) at the same errors: log(s) more, sum e^2 / 2 times 1/s^2 - 1/4 less
+        e2 = (err**2).mean()
+        expected.append(math.log(widen) + 0.5 * e2 * (1 / (2.0 * widen) ** 2 - 1 / 4.0))
+    z = z_shuffled_summary(own, shuffled)
+    assert z["nll_increase"]["mean"] == pytest.approx(np.mean(expected))
+    assert z["mae_increase"]["mean"] == 0.0 and z["mae_increase"]["ci95"] == [0.0, 0.0]
+    assert z["crps_increase"]["mean"] > 0  # wider than the errors: a worse CRPS
+    lo, hi = z["nll_increase"]["ci95"]
+    assert lo <= min(expected) + 1e-12 and max(expected) - 1e-12 <= hi and lo < hi
+    assert z["model"]["samples"] == z["shuffled"]["samples"] == 3 * ok.size
 
 
 def test_records_file_forms_and_errors(tmp_path):

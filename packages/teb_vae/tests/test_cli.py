@@ -356,6 +356,21 @@ def test_eval_writes_the_benchmark_on_the_split_test_records(trained, tmp_path, 
         lo, hi = entry["record_mean_ci95"]["mae"]
         assert lo == pytest.approx(entry["overall"]["mae"]) == pytest.approx(hi)  # one record
     assert body["quality"]["1002"]["fhr_masked_pct"] >= 0
+    # the z-shuffle figures of the network alone are the scores of its own Gaussian
+    import dataclasses
+
+    from teb_vae.benchmark import _metrics, forecast_whole_record, score_record
+    from teb_vae.checkpoint import load_trained
+
+    net = dataclasses.replace(
+        load_trained(out / "checkpoints" / "best.pt"), spread=None, anchor=None
+    )
+    direct = _metrics(score_record(forecast_whole_record(net, rec), None, None)["model"]["all"])
+    for key in ("nll", "mae", "crps"):
+        assert body["z_shuffled_network"]["model"][key] == pytest.approx(direct[key], rel=1e-6)
+    assert body["z_shuffled"]["model"]["nll"] == pytest.approx(
+        body["forecasters"]["model"]["overall"]["nll"]
+    )
     # a split naming a record the folder lacks
     split.write_text("test: [1002, 9999]\n")
     argv[argv.index(str(dest))] = str(tmp_path / "bench2")

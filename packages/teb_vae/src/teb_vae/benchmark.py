@@ -23,7 +23,9 @@ of 15 s, stage I / II (by the target sample and the header's stage II start), de
 (target samples more than 15 bpm below the median of the valid FHR of the preceding 10
 minutes, `teb_vae.state.deceleration_mask`; split by whether the forecast was issued inside
 one), and after gaps (forecasts issued 15 s or more after the last valid FHR sample).
-`z_shuffled_summary`: the model scored again with its latent z shuffled across steps.
+`z_shuffled_summary`: the model scored again with its latent z shuffled across steps, as
+calibrated and as the network's own Gaussian (before the anchoring and the spread model, which
+read the state and can take over what z said about it).
 Per-record values and bootstrap 95 % intervals over records (the mean over records of a
 per-record metric, and of the model-minus-baseline MAE difference).
 """
@@ -96,12 +98,20 @@ def baseline_spread(
 
 @dataclasses.dataclass
 class WholeRecordForecast:
-    """Whole-record forecasts: issue (S',) sample indices; mu, std (S', H) in bpm."""
+    """Whole-record forecasts: issue (S',) sample indices; mu, std (S', H) in bpm, the model's
+    (anchored, state-conditioned spread); net_mu, net_std (S', H) the network's own Gaussian
+    before both."""
 
     issue: np.ndarray
     mu: np.ndarray
     std: np.ndarray
     clean: Cleaned
+    net_mu: np.ndarray
+    net_std: np.ndarray
+
+    def network(self) -> WholeRecordForecast:
+        """The same forecasts with the network's own mean and std as the model's."""
+        return dataclasses.replace(self, mu=self.net_mu, std=self.net_std)
 
 
 @torch.no_grad()
@@ -138,9 +148,8 @@ def forecast_whole_record(
     steps = np.arange(w, n // t)
     issue = (steps + 1) * t - 1
     state = forecast_state(clean.fhr, clean.valid, issue)
-    mu = trained.adjust_mean(mu, clean.fhr[issue], state)  # clean.fhr: the last valid value
-    std = trained.scale_std(std, state)
-    return WholeRecordForecast(issue, mu, std, clean)
+    adjusted = trained.adjust_mean(mu, clean.fhr[issue], state)  # clean.fhr: last valid value
+    return WholeRecordForecast(issue, adjusted, trained.scale_std(std, state), clean, mu, std)
 
 
 def _sums(err: np.ndarray, std: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -179,13 +188,14 @@ def _metrics(s: np.ndarray) -> dict[str, float]:
 
 
 def score_record(
-    fc: WholeRecordForecast, stage2_start: int | None, spread: dict[str, list[float]]
+    fc: WholeRecordForecast, stage2_start: int | None, spread: dict[str, list[float]] | None
 ) -> dict[str, dict[str, np.ndarray]]:
     """{forecaster: {group: sums}} for one record; groups "all", "bin0".."bin7", "stage_I",
     "stage_II", "decelerations" (split into "decel_ongoing": forecasts issued when the last
     valid FHR sample was itself in a deceleration, and "decel_onset": the others, which could
     not see it coming), "after_gap" (forecasts issued when the last valid FHR sample was at
-    least AFTER_GAP_S old)."""
+    least AFTER_GAP_S old). The baselines are scored with their `spread` (per horizon sample);
+    with None, the model alone."""
     y, valid = fc.clean.fhr, fc.clean.valid
     n, h = len(y), fc.mu.shape[1]
     idx = fc.issue[:, None] + 1 + np.arange(h)[None]
@@ -209,7 +219,8 @@ def score_record(
     for b in range(math.ceil(h / bin_len)):
         groups[f"bin{b}"] = ok & (k // bin_len == b)
     preds = {"model": (fc.mu, fc.std)}
-    for name, pred in baseline_forecasts(y, valid, fc.issue, h).items():
+    baselines = baseline_forecasts(y, valid, fc.issue, h) if spread is not None else {}
+    for name, pred in baselines.items():
         preds[name] = (np.broadcast_to(pred[:, None], ok.shape), np.asarray(spread[name])[None])
     return {
         name: {g: _sums(mu - target, std, m) for g, m in groups.items()}
@@ -217,19 +228,22 @@ def score_record(
     }
 
 
-def z_shuffled_summary(per_record: dict[str, dict], shuffled: dict[str, dict]) -> dict:
-    """The model's overall metrics with its own z and with z shuffled across the steps of each
-    record (`forecast_whole_record(shuffle_z_seed=...)`), and the per-record NLL increase with
-    its bootstrap interval: > 0 means z carries information the decoder uses."""
-    names = list(per_record)
-    own = {r: _metrics(per_record[r]["model"]["all"]) for r in names}
-    shuf = {r: _metrics(shuffled[r]["model"]["all"]) for r in names}
-    diff = [shuf[r]["nll"] - own[r]["nll"] for r in names]
-    return {
-        "model": _metrics(sum(per_record[r]["model"]["all"] for r in names)),
-        "shuffled": _metrics(sum(shuffled[r]["model"]["all"] for r in names)),
-        "nll_increase": {"mean": float(np.mean(diff)), "ci95": bootstrap_ci(diff)},
+def z_shuffled_summary(own: dict[str, np.ndarray], shuffled: dict[str, np.ndarray]) -> dict:
+    """own, shuffled: {record: the "all" sums of `score_record`'s model} with the record's own
+    latent z and with z shuffled across its steps (`forecast_whole_record(shuffle_z_seed=...)`)
+    -> the overall metrics of both and, per record, the increase of NLL, MAE and CRPS with its
+    bootstrap interval: > 0 means the forecasts use what z carries about the moment."""
+    names = list(own)
+    mine = {r: _metrics(own[r]) for r in names}
+    shuf = {r: _metrics(shuffled[r]) for r in names}
+    out: dict = {
+        "model": _metrics(sum(own[r] for r in names)),
+        "shuffled": _metrics(sum(shuffled[r] for r in names)),
     }
+    for m in ("nll", "mae", "crps"):
+        diff = [shuf[r][m] - mine[r][m] for r in names]
+        out[f"{m}_increase"] = {"mean": float(np.mean(diff)), "ci95": bootstrap_ci(diff)}
+    return out
 
 
 def bootstrap_ci(values: np.ndarray, reps: int = 2000, seed: int = 0) -> list[float]:

@@ -16,6 +16,7 @@ from sigshared.errors import DataError
 from sigshared.files import atomic_output, output_dir
 from sigshared.training import select_device
 from teb_vae.benchmark import (
+    WholeRecordForecast,
     forecast_whole_record,
     score_record,
     summarise,
@@ -35,12 +36,22 @@ def _table(body: dict) -> str:
             f"{100 * m['cover_1std']:5.1f}% {100 * m['cover_2std']:5.1f}% "
             f"{100 * m['cover_90']:5.1f}%"
         )
-    z = body["z_shuffled"]
-    rows.append(
-        f"z shuffled across steps: NLL {z['model']['nll']:.3f} -> {z['shuffled']['nll']:.3f}, "
-        f"MAE {z['model']['mae']:.2f} -> {z['shuffled']['mae']:.2f}"
-    )
+    for key, what in (("z_shuffled", "model"), ("z_shuffled_network", "network alone")):
+        z = body[key]
+        lo, hi = z["nll_increase"]["ci95"]
+        rows.append(
+            f"z shuffled across steps, {what}: NLL {z['model']['nll']:.3f} -> "
+            f"{z['shuffled']['nll']:.3f} (per record {z['nll_increase']['mean']:+.3f}, "
+            f"95 % CI {lo:+.3f} .. {hi:+.3f}), MAE {z['model']['mae']:.2f} -> "
+            f"{z['shuffled']['mae']:.2f}, CRPS {z['model']['crps']:.2f} -> "
+            f"{z['shuffled']['crps']:.2f}"
+        )
     return "\n".join(rows)
+
+
+def _model_sums(fc: WholeRecordForecast, stage2_start: int | None):
+    """The sums of `fc`'s forecasts over all its valid samples (`score_record`, model alone)."""
+    return score_record(fc, stage2_start, None)["model"]["all"]
 
 
 @cli_entry
@@ -85,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
         paths = list_recordings(args.data)
     window = trained.cfg.features.window
     with output_dir(args.out, overwrite=args.overwrite) as out:
-        per_record, quality, header, skipped, shuffled = {}, {}, {}, [], {}
+        per_record, quality, header, skipped = {}, {}, {}, []
+        own: dict[str, dict] = {"model": {}, "network": {}}
+        shuffled: dict[str, dict] = {"model": {}, "network": {}}
         for path in paths:
             rec = read_recording(path)
             if len(rec.fhr) < window:
@@ -94,14 +107,18 @@ def main(argv: list[str] | None = None) -> None:
             fc = forecast_whole_record(trained, rec, device)
             per_record[rec.name] = score_record(fc, rec.stage2_start, trained.baseline_spread)
             fz = forecast_whole_record(trained, rec, device, shuffle_z_seed=0)
-            shuffled[rec.name] = score_record(fz, rec.stage2_start, trained.baseline_spread)
+            own["model"][rec.name] = per_record[rec.name]["model"]["all"]
+            own["network"][rec.name] = _model_sums(fc.network(), rec.stage2_start)
+            shuffled["model"][rec.name] = _model_sums(fz, rec.stage2_start)
+            shuffled["network"][rec.name] = _model_sums(fz.network(), rec.stage2_start)
             quality[rec.name] = quality_summary(fc.clean.masks)
             header[rec.name] = rec.meta
             print(f"{rec.name}: {quality[rec.name]['fhr_masked_pct']:.1f} % of FHR masked")
         if not per_record:
             raise DataError(f"no record in {args.data} is at least {window / 240:g} minutes long")
         body = summarise(per_record, trained.cfg.model.horizon)
-        body["z_shuffled"] = z_shuffled_summary(per_record, shuffled)
+        body["z_shuffled"] = z_shuffled_summary(own["model"], shuffled["model"])
+        body["z_shuffled_network"] = z_shuffled_summary(own["network"], shuffled["network"])
         body = {
             "checkpoint": str(trained.path),
             "records": list(per_record),
