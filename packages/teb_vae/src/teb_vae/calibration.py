@@ -17,7 +17,6 @@ stream) applies them (`TrainedTeb.adjust_mean`, `TrainedTeb.scale_std`).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -44,22 +43,21 @@ def validation_errors(
     them, at their valid targets, every EVERY-th horizon sample: {"mu", "std", "target",
     "last" (the last valid FHR at the issue sample) (M,) bpm; "state" (M, F); "k" (M,) the
     horizon sample}."""
-    raw = dataclasses.replace(trained, spread=None, anchor=None)
     cols: dict[str, list[np.ndarray]] = {
         k: [] for k in ("mu", "std", "target", "last", "state", "k")
     }
     for rec in recordings:
         if len(rec.fhr) < trained.cfg.features.window:
             continue
-        fc = forecast_whole_record(raw, rec, device)
+        fc = forecast_whole_record(trained, rec, device)
         y, valid, n = fc.clean.fhr, fc.clean.valid, len(fc.clean.fhr)
         ks = np.arange(0, fc.mu.shape[1], EVERY)
         idx = fc.issue[:, None] + 1 + ks[None]
         ok = (idx < n) & valid[np.minimum(idx, n - 1)]
         rows, kk = np.nonzero(ok)
         state = forecast_state(y, valid, fc.issue)
-        cols["mu"].append(fc.mu[:, ks][rows, kk])
-        cols["std"].append(fc.std[:, ks][rows, kk])
+        cols["mu"].append(fc.net_mu[:, ks][rows, kk])
+        cols["std"].append(fc.net_std[:, ks][rows, kk])
         cols["target"].append(y[idx[rows, kk]])
         cols["last"].append(y[fc.issue][rows])
         cols["state"].append(state[rows])
