@@ -52,6 +52,8 @@ class ModelConfig:
     unet_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     unet_kernel: int = 15
     fft_pad: int = 16384
+    # The encoder's head also hears the input's octave balance (see model.TCNEncoder).
+    balance_input: bool = False
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
@@ -82,6 +84,10 @@ class ModelConfig:
             )
         if not isinstance(self.fft_pad, int) or self.fft_pad < 0:
             raise ConfigError(f"model.fft_pad must be an integer >= 0; got {self.fft_pad!r}")
+        if not isinstance(self.balance_input, bool):
+            raise ConfigError(
+                f"model.balance_input must be true or false; got {self.balance_input!r}"
+            )
 
 
 @dataclass
