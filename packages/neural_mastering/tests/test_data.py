@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from neural_mastering.data import PairsDataset, SyntheticPairs, TrackPairs, find_pairs
-from neural_mastering.demaster import demaster
+from neural_mastering.demaster import apply_coefficients, demaster, tilt_coefficients
 from neural_mastering.synthetic import synth_song
 from sigshared.errors import UserError
 
@@ -70,6 +70,22 @@ def test_identity_items_are_the_finished_crop_turned_down_and_leave_the_others_a
         else:  # a de-mastered item, the same as without identity items
             np.testing.assert_array_equal(x, ref["input"].numpy())
     assert 1 <= identity <= 7
+
+
+def test_target_tilt_tilts_the_finished_crop_and_the_chain_starts_from_it(tmp_path):
+    logs = tmp_path / "plain.jsonl", tmp_path / "tilted.jsonl"
+    plain = SyntheticPairs(3, 0.2, SR, seed=7, log_path=logs[0])
+    tilted = SyntheticPairs(3, 0.2, SR, seed=7, log_path=logs[1], target_tilt_db=4.0)
+    for i in range(3):
+        item, ref = tilted[i], plain[i]
+        chain = json.loads(logs[1].read_text().splitlines()[i])
+        tilt = chain.pop("target_tilt_db")
+        assert 0 < abs(tilt) <= 4.0
+        y = apply_coefficients(ref["target"].numpy()[0], tilt_coefficients(tilt, SR))
+        np.testing.assert_allclose(item["target"].numpy()[0], y, atol=1e-6)
+        # The same chain (the same draws) de-masters the tilted crop instead of the plain one.
+        assert chain == json.loads(logs[0].read_text().splitlines()[i])
+        assert not np.allclose(item["input"].numpy(), ref["input"].numpy(), atol=1e-4)
 
 
 def test_pairs_folder_reads_and_resamples(tmp_path):

@@ -100,3 +100,37 @@ def test_batchnorm_recalibration_averages_fresh_statistics_over_batches(tiny_mod
     variances = torch.stack([s.var(dim=(0, 2)) for s in seen]).mean(0)  # unbiased, as BN keeps
     torch.testing.assert_close(first.running_mean, means, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(first.running_var, variances, rtol=1e-4, atol=1e-6)
+
+
+def test_balance_input_hears_the_octave_balance_of_the_whole_track():
+    # The balance channels: the head sees each octave's share of the energy (dB), the same
+    # for any input level, and chunked averaging (track_latent) gives the whole track's.
+    import numpy as np
+
+    from neural_mastering.config import load
+    from neural_mastering.mastering import track_latent
+    from neural_mastering.metrics import OCTAVE_CENTRES_HZ
+    from neural_mastering.model import MasteringModel, octave_band_power
+
+    torch.manual_seed(0)
+    cfg = load("tiny", ["model.phase=1A", "model.balance_input=true"])
+    model = MasteringModel(cfg.model).eval()
+    sr = cfg.model.sample_rate
+    t = torch.arange(2 * sr) / sr
+    # Sines at octave centres 3, 5 and 7 with powers 1, 1/4 and 1/16 (each a^2 / 2).
+    x = sum(
+        a * torch.sin(2 * np.pi * float(OCTAVE_CENTRES_HZ[k]) * t)
+        for k, a in ((3, 1.0), (5, 0.5), (7, 0.25))
+    )[None, None]
+    bands = octave_band_power(x, sr)[0]
+    expected = torch.zeros(10, dtype=bands.dtype)
+    expected[[3, 5, 7]] = torch.tensor([0.5, 0.125, 0.03125])
+    assert torch.allclose(bands, expected, atol=1e-3)
+    # Only the balance path depends on the balance: silence the convolutional head.
+    with torch.no_grad():
+        model.encoder.head.weight.zero_()
+        z = model.encode(x)
+        assert torch.allclose(model.encode(100 * x), z, atol=1e-5)
+        assert not torch.allclose(model.encode(x.flip(-1).cumsum(-1) * 1e-3), z, atol=1e-3)
+        chunked = track_latent(model, x[0].numpy(), sr // 2, torch.device("cpu"), None)
+    assert torch.allclose(chunked, z, atol=1e-4)

@@ -52,6 +52,8 @@ class ModelConfig:
     unet_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     unet_kernel: int = 15
     fft_pad: int = 16384
+    # The encoder's head also hears the input's octave balance (see model.TCNEncoder).
+    balance_input: bool = False
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
@@ -82,6 +84,10 @@ class ModelConfig:
             )
         if not isinstance(self.fft_pad, int) or self.fft_pad < 0:
             raise ConfigError(f"model.fft_pad must be an integer >= 0; got {self.fft_pad!r}")
+        if not isinstance(self.balance_input, bool):
+            raise ConfigError(
+                f"model.balance_input must be true or false; got {self.balance_input!r}"
+            )
 
 
 @dataclass
@@ -101,6 +107,9 @@ class DataConfig:
     # finished crop, turned down, as the input; see `data`), teaching the model to leave a
     # finished master alone. Validation items are all de-mastered.
     identity_share: float = 0.0
+    # Self-supervised sources: training targets are the finished crop tilted by up to this
+    # many dB (see `data`); 0 trains on the finished crops as they are.
+    target_tilt_db: float = 0.0
 
     def __post_init__(self) -> None:
         if self.source not in DATA_SOURCES:
@@ -115,6 +124,9 @@ class DataConfig:
         share = self.identity_share
         if not (isinstance(share, int | float) and 0 <= share < 1):
             raise ConfigError(f"data.identity_share must be in [0, 1); got {share!r}")
+        tilt = self.target_tilt_db
+        if not (isinstance(tilt, int | float) and 0 <= tilt <= 12):
+            raise ConfigError(f"data.target_tilt_db must be in [0, 12] dB; got {tilt!r}")
         for key in ("train_items", "val_items"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:

@@ -10,7 +10,11 @@ and a random `demaster` chain of it as the input; the chain's parameters are app
 JSON lines to `log_path` when one is given. A share `identity_share` of them (drawn from a
 stream of their own, so the other items do not change) are identity items instead: the
 input is the finished crop itself, only turned down by the chain's level step, so the model
-learns to leave a finished balance alone.
+learns to leave a finished balance alone. With `target_tilt_db` > 0 the finished crop is
+first tilted (the chain's shelves, 250 Hz / 4 kHz, by a draw from [-target_tilt_db,
+target_tilt_db], its own stream) and the tilted crop is the target: finished masters differ
+in tilt, and a model that has only seen a few pieces otherwise takes their balances for the
+only right ones and "corrects" any other finished piece toward them.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from neural_mastering.audio_io import load_audio, resample
-from neural_mastering.demaster import demaster
+from neural_mastering.demaster import apply_coefficients, demaster, tilt_coefficients
 from neural_mastering.synthetic import synth_song
 from sigshared.errors import DataError
 
@@ -60,11 +64,12 @@ class _SelfSupervised(Dataset, ABC):
         seed: int,
         log_path=None,
         identity_share: float = 0.0,
+        target_tilt_db: float = 0.0,
     ):
         if n_items < 1:
             raise DataError(f"the dataset needs at least 1 item; got {n_items}")
         self.n_items, self.sample_rate, self.seed = n_items, sample_rate, seed
-        self.identity_share = identity_share
+        self.identity_share, self.target_tilt_db = identity_share, target_tilt_db
         self.length = int(round(crop_s * sample_rate))
         self.log_path = Path(log_path) if log_path else None
         self._logged: set[int] = set()
@@ -79,12 +84,21 @@ class _SelfSupervised(Dataset, ABC):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
         (target,) = _crop(rng, self.length, self.track(index, rng))
+        target_tilt = 0.0
+        if self.target_tilt_db:
+            target_tilt = float(
+                np.random.default_rng([self.seed, index, 2]).uniform(-1, 1) * self.target_tilt_db
+            )
+            coeffs = tilt_coefficients(target_tilt, self.sample_rate)
+            target = apply_coefficients(target, coeffs).astype(np.float32)
         if np.random.default_rng([self.seed, index, 1]).random() < self.identity_share:
             level_db = float(-rng.uniform(3, 12))  # the chain's level step alone
             source = (target * 10 ** (level_db / 20)).astype(np.float32)
             params = {"identity": True, "level_db": level_db}
         else:
             source, params = demaster(target, self.sample_rate, rng)
+        if self.target_tilt_db:
+            params["target_tilt_db"] = target_tilt
         if self.log_path is not None and index not in self._logged:
             self._logged.add(index)
             with open(self.log_path, "a") as f:
@@ -116,8 +130,11 @@ class TrackPairs(_SelfSupervised):
         seed: int,
         log_path=None,
         identity_share: float = 0.0,
+        target_tilt_db: float = 0.0,
     ):
-        super().__init__(n_items, crop_s, sample_rate, seed, log_path, identity_share)
+        super().__init__(
+            n_items, crop_s, sample_rate, seed, log_path, identity_share, target_tilt_db
+        )
         files = audio_files(folder, "tracks folder")
         self.tracks = [to_model_mono(*load_audio(f), sample_rate) for f in files]
         self.names = [f.name for f in files]

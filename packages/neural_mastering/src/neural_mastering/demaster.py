@@ -33,6 +33,24 @@ def _envelope(x: np.ndarray, sr: int, window_s: float) -> np.ndarray:
     return np.sqrt(np.maximum(power, 1e-12))
 
 
+def tilt_coefficients(tilt_db: float, sample_rate: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(b, a) of the tilt: a low shelf at 250 Hz of +tilt_db, a high shelf at 4 kHz of -tilt_db."""
+    q = torch.tensor(0.707)
+    return [
+        low_shelf_coefficients(torch.tensor(250.0), torch.tensor(tilt_db), q, sample_rate),
+        high_shelf_coefficients(torch.tensor(4000.0), torch.tensor(-tilt_db), q, sample_rate),
+    ]
+
+
+def apply_coefficients(
+    x: np.ndarray, coeffs: list[tuple[torch.Tensor, torch.Tensor]]
+) -> np.ndarray:
+    """x (C, T) or (T,) through the cascade of (b, a) sections, float64."""
+    b = torch.stack([c[0] for c in coeffs]).to(torch.float64)
+    a = torch.stack([c[1] for c in coeffs]).to(torch.float64)
+    return apply_eq_sos(np.asarray(x, dtype=np.float64), b, a)
+
+
 def demaster(x: np.ndarray, sample_rate: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """x (C, T) or (T,) float -> (de-mastered float32 of the same shape, chain parameters)."""
     sr = sample_rate
@@ -47,19 +65,13 @@ def demaster(x: np.ndarray, sample_rate: int, rng: np.random.Generator) -> tuple
         }
         for _ in range(n_peaks)
     ]
-    coeffs = [
-        low_shelf_coefficients(torch.tensor(250.0), torch.tensor(tilt), torch.tensor(0.707), sr),
-        high_shelf_coefficients(torch.tensor(4000.0), torch.tensor(-tilt), torch.tensor(0.707), sr),
-    ]
-    coeffs += [
+    coeffs = tilt_coefficients(tilt, sr) + [
         peaking_coefficients(
             torch.tensor(p["freq_hz"]), torch.tensor(p["gain_db"]), torch.tensor(p["q"]), sr
         )
         for p in peaks
     ]
-    b = torch.stack([c[0] for c in coeffs]).to(torch.float64)
-    a = torch.stack([c[1] for c in coeffs]).to(torch.float64)
-    y = apply_eq_sos(y, b, a)
+    y = apply_coefficients(y, coeffs)
     mono = y if y.ndim == 1 else y.mean(0)
     ratio = float(rng.uniform(1.0, 1.5))
     env = _envelope(mono, sr, 0.02)

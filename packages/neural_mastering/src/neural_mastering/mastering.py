@@ -83,7 +83,7 @@ def track_latent(
         s = feats.sum(-1)
         total = s if total is None else total + s
         frames += feats.shape[-1]
-    return model.encoder.head(total / frames)
+    return model.encoder.latent(total / frames)
 
 
 def _ramp(n: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from torch import nn
 
 from neural_mastering.config import ModelConfig
 from neural_mastering.dsp.eq import apply_eq_fft, band_coefficients
+from neural_mastering.metrics import OCTAVE_CENTRES_HZ
 
 F_MIN_HZ, F_MAX_HZ = 20.0, 20000.0
 GAIN_RANGE_DB, MAKEUP_RANGE_DB = 12.0, 24.0
@@ -47,11 +48,39 @@ class TCNBlock(nn.Module):
         return F.relu(self.body(x) + self.skip(x))
 
 
+def octave_band_power(x: torch.Tensor, sample_rate: float) -> torch.Tensor:
+    """Mean power per sample of x (B, C, T) (channel mean) in each octave band of
+    `metrics.OCTAVE_CENTRES_HZ` (31.25 Hz .. 16 kHz), from one periodogram: (B, 10).
+
+    Per-sample means, so that spans of different lengths average (weighted by length) to the
+    power of the whole signal."""
+    # One-sided spectrum: each positive-frequency bin stands for itself and its mirror.
+    power = 2 * torch.fft.rfft(x.mean(1)).abs().pow(2) / x.shape[-1] ** 2  # (B, F)
+    f = torch.fft.rfftfreq(x.shape[-1], 1 / sample_rate).to(x.device)
+    centres = torch.as_tensor(OCTAVE_CENTRES_HZ, dtype=f.dtype, device=x.device)[:, None]
+    masks = ((f >= centres / math.sqrt(2)) & (f < centres * math.sqrt(2))).to(power.dtype)
+    return power @ masks.T
+
+
+# Octave balances below this share of the energy (dB) read as this (silence, empty octaves).
+BALANCE_FLOOR_DB = -80.0
+
+
 class TCNEncoder(nn.Module):
-    """(B, 1, T) -> z (B, latent): two stride-4 k=15 convs, dilated blocks 1/2/4/8, mean pool."""
+    """(B, 1, T) -> z (B, latent): two stride-4 k=15 convs, dilated blocks 1/2/4/8, mean pool.
+
+    With `model.balance_input` the head also hears the input's octave balance (each octave's
+    share of the energy in dB, `octave_band_power`), through a linear map added to z: the
+    held-out diagnosis found the convolutional features alone gave one EQ curve for every
+    de-mastering chain (the tilt of the input did not reach the EQ). The band powers ride
+    along `features` as constant channels, so the excerpt / chunk averaging of
+    `mastering.track_latent` averages powers, and `latent` turns the average into the balance
+    of the whole song. The balance is a ratio, so z stays independent of the input's level.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        self.sample_rate = cfg.sample_rate
         s0, s1 = cfg.stem_channels
         self.stem = nn.Sequential(
             nn.Conv1d(1, s0, 15, stride=4, padding=7),
@@ -66,13 +95,32 @@ class TCNEncoder(nn.Module):
             *(TCNBlock(widths[i], widths[i + 1], 2**i) for i in range(len(cfg.tcn_channels)))
         )
         self.head = nn.Linear(widths[-1], cfg.latent_dim)
+        self.balance_linear = (
+            nn.Linear(len(OCTAVE_CENTRES_HZ), cfg.latent_dim) if cfg.balance_input else None
+        )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, T) -> frame features (B, C, ~T/16) before pooling."""
-        return self.blocks(self.stem(x))
+        """(B, 1, T) -> frame features (B, C, ~T/16) before pooling (with the balance input,
+        the last 10 channels are the octave band powers, constant over the frames)."""
+        h = self.blocks(self.stem(x))
+        if self.balance_linear is None:
+            return h
+        bands = octave_band_power(x, self.sample_rate).to(h.dtype)
+        return torch.cat([h, bands[:, :, None].expand(-1, -1, h.shape[-1])], dim=1)
+
+    def latent(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Frame features averaged over time (B, C) -> z (B, latent)."""
+        if self.balance_linear is None:
+            return self.head(pooled)
+        n = len(OCTAVE_CENTRES_HZ)
+        h, bands = pooled[:, :-n], pooled[:, -n:].float().clamp_min(0)
+        share = bands / bands.sum(-1, keepdim=True).clamp_min(1e-30)
+        balance_db = 10 * torch.log10(share.clamp_min(10 ** (BALANCE_FLOOR_DB / 10)))
+        # /20: shares of -80..0 dB become inputs of -4..0.
+        return self.head(h) + self.balance_linear(balance_db.to(h.dtype) / 20)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean(-1))
+        return self.latent(self.features(x).mean(-1))
 
 
 def _logit(p: float) -> float:

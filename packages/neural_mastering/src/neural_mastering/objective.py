@@ -3,7 +3,6 @@ LUFS difference + octave-band balance + regularisers, and `loss_step` for the Tr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -12,8 +11,12 @@ from torch import nn
 from neural_mastering.config import LossConfig
 from neural_mastering.dsp.loudness import integrated_loudness
 from neural_mastering.dsp.weighting import a_weight_fn
-from neural_mastering.metrics import OCTAVE_CENTRES_HZ
-from neural_mastering.model import MasteringModel, entropy_loss, sparsity_loss
+from neural_mastering.model import (
+    MasteringModel,
+    entropy_loss,
+    octave_band_power,
+    sparsity_loss,
+)
 from sigshared.losses import MultiResolutionSTFTLoss
 
 # Silence measures -inf LUFS; the LUFS loss clamps to the absolute gate so it stays finite.
@@ -24,13 +27,10 @@ def octave_balance_db(x: torch.Tensor, sample_rate: float) -> torch.Tensor:
     """Energy of x (B, C, T) (channel mean) per octave band, dB relative to the sum: (B, 10).
 
     The bands of `metrics.spectral_balance_db` (centres 31.25 Hz .. 16 kHz), from one
-    periodogram of the whole crop instead of Welch's average, so that it is differentiable.
+    periodogram of the whole crop (`model.octave_band_power`) instead of Welch's average, so
+    that it is differentiable.
     """
-    power = torch.fft.rfft(x.mean(1)).abs().pow(2)  # (B, F)
-    f = torch.fft.rfftfreq(x.shape[-1], 1 / sample_rate).to(x.device)
-    centres = torch.as_tensor(OCTAVE_CENTRES_HZ, dtype=f.dtype, device=x.device)[:, None]
-    masks = ((f >= centres / math.sqrt(2)) & (f < centres * math.sqrt(2))).to(power.dtype)
-    bands = power @ masks.T + 1e-10
+    bands = octave_band_power(x, sample_rate) + 1e-10 / x.shape[-1] ** 2
     return 10 * torch.log10(bands / bands.sum(-1, keepdim=True))
 
 

@@ -211,7 +211,7 @@ def _latent(trained, source, norm: float, chunk_in: int, latent_s: float | None,
         feats = model.encoder.features(piece)
         total = feats.sum(-1) if total is None else total + feats.sum(-1)
         frames += feats.shape[-1]
-    return model.encoder.head(total / frames)
+    return model.encoder.latent(total / frames)
 
 
 @torch.no_grad()

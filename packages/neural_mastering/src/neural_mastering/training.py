@@ -53,6 +53,7 @@ def build_datasets(cfg: MasteringConfig, run_dir: Path):
                 d.seed,
                 run_dir / "demaster_train.jsonl",
                 d.identity_share,
+                d.target_tilt_db,
             ),
             SyntheticPairs(d.val_items, d.crop_s, sr, d.seed + 1, run_dir / "demaster_val.jsonl"),
         )
@@ -68,10 +69,13 @@ def build_datasets(cfg: MasteringConfig, run_dir: Path):
             d.seed,
             run_dir / "demaster_train.jsonl",
             d.identity_share,
+            d.target_tilt_db,
         )
         if n_synth:
             synth_log = run_dir / "demaster_train_synthetic.jsonl"
-            synth = SyntheticPairs(n_synth, d.crop_s, sr, d.seed, synth_log, d.identity_share)
+            synth = SyntheticPairs(
+                n_synth, d.crop_s, sr, d.seed, synth_log, d.identity_share, d.target_tilt_db
+            )
             train = ConcatDataset([train, synth])
         return (
             train,
