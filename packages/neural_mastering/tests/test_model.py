@@ -1,15 +1,21 @@
 """Shapes, parameter ranges and phases of the mastering network."""
 
+import numpy as np
 import pytest
 import torch
 
+from neural_mastering.config import load
+from neural_mastering.mastering import track_latent
+from neural_mastering.metrics import OCTAVE_CENTRES_HZ
 from neural_mastering.model import (
     F_MIN_HZ,
     Q_MAX,
     Q_MIN,
+    MasteringModel,
     ResidualDecoder,
     band_usage,
     entropy_loss,
+    octave_band_power,
     sparsity_loss,
 )
 
@@ -105,13 +111,6 @@ def test_batchnorm_recalibration_averages_fresh_statistics_over_batches(tiny_mod
 def test_balance_input_hears_the_octave_balance_of_the_whole_track():
     # The balance channels: the head sees each octave's share of the energy (dB), the same
     # for any input level, and chunked averaging (track_latent) gives the whole track's.
-    import numpy as np
-
-    from neural_mastering.config import load
-    from neural_mastering.mastering import track_latent
-    from neural_mastering.metrics import OCTAVE_CENTRES_HZ
-    from neural_mastering.model import MasteringModel, octave_band_power
-
     torch.manual_seed(0)
     cfg = load("tiny", ["model.phase=1A", "model.balance_input=true"])
     model = MasteringModel(cfg.model).eval()
